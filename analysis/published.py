@@ -1,0 +1,48 @@
+"""Every published number the platform puts beside its own results (from shared/PAPERS.md).
+
+One place: analysis tables, tests and notes read these, nobody re-types them.
+Accuracies are in percent, as printed in the papers.
+"""
+from __future__ import annotations
+
+ELLS = (1, 2, 4, 8, 16, 32, 64)
+
+# DecisiveNets Table 1 - accuracy and multiplications vs ell.
+DECISIVENETS_TABLE1 = [
+    {"ell": ell, "r18_c10_acc": a18, "r18_mults": m18, "r50_c100_acc": a50, "r50_mults": m50}
+    for ell, a18, m18, a50, m50 in [
+        (1, 95.21, 5_070_848, 78.50, 1_297_809_408),
+        (2, 95.25, 3_125_248, 79.23, 861_601_792),
+        (4, 94.65, 2_152_448, 76.58, 643_497_984),
+        (8, 92.95, 1_666_048, 70.46, 534_446_080),
+        (16, 88.95, 1_422_848, 64.36, 479_920_128),
+        (32, 84.90, 1_301_248, 61.07, 452_657_152),
+        (64, 78.28, 1_240_448, 53.05, 439_025_664),
+    ]
+]
+
+# DecisiveNets Table 2 - accuracy vs c (groups per layer).
+DECISIVENETS_TABLE2 = [
+    {"groups": c, "r18_c10_acc": a18, "r50_c100_acc": a50}
+    for c, a18, a50 in [
+        (1, 59.73, 13.39), (2, 70.69, 26.34), (4, 81.04, 41.84), (8, 87.38, 55.27),
+        (16, 91.09, 62.01), (32, 94.00, 65.89), (64, 94.91, 71.87),
+    ]
+]
+
+# DecisiveNets Table 3 - accuracy vs temperatures.
+DECISIVENETS_TABLE3 = [
+    {"ell": ell, "t_init": ti, "t_final": tf, "r18_c10_acc": a18, "r50_c100_acc": a50}
+    for ell, ti, tf, a18, a50 in [
+        (2, 0.1, 100, 94.56, 74.19), (2, 1, 100, 95.01, 78.17), (2, 10, 100, 95.24, 79.30),
+        (2, 0.1, 1000, 94.81, 77.93), (2, 1, 1000, 95.25, 78.81), (2, 10, 1000, 95.25, 79.23),
+        (2, 0.1, 10000, 95.07, 78.28), (2, 1, 10000, 95.11, 78.89), (2, 10, 10000, 95.13, 78.88),
+        (4, 0.1, 100, 90.35, 53.00), (4, 1, 100, 93.65, 66.27), (4, 10, 100, 94.65, 76.80),
+        (4, 0.1, 1000, 94.02, 74.61), (4, 1, 1000, 94.72, 76.56), (4, 10, 1000, 94.65, 76.58),
+        (4, 0.1, 10000, 94.49, 76.16), (4, 1, 10000, 94.74, 76.73), (4, 10, 10000, 94.73, 76.89),
+    ]
+]
+
+# DecisiveNets Table 1 multiplication laws (PAPERS.md section 1): mults = A + B / ell.
+R50_C100_MULTS_LAW = (425_394_176, 872_415_232)
+R18_C10_MULTS_LAW = (1_179_648, 3_891_200)

@@ -1,0 +1,100 @@
+"""The MLflow layout every sweep writes and every analysis reads.
+
+One MLflow *experiment* per sweep script (``temperature``, ``ell``, ...). Inside it, one
+*parent run* per launch of the sweep, and one *nested child run* per Ray Tune trial::
+
+    experiment "temperature"
+      parent run   tags: sweep.role=parent, sweep.table=decisivenets.table3, sweep.search=grid, ...
+        child run  tags: sweep.role=trial, sweep.trial_id=<tune trial id>, mlflow.parentRunId=<parent>
+                   params: the trial's full config; metrics: per epoch (step = epoch) and final
+
+This module is the one place that knows those tag names; the runner's tracking callback
+imports them from here.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+TAG_ROLE = "sweep.role"
+ROLE_PARENT = "parent"
+ROLE_TRIAL = "trial"
+TAG_SWEEP = "sweep.name"
+TAG_TABLE = "sweep.table"
+TAG_SEARCH = "sweep.search"
+TAG_PRESET = "sweep.preset"
+TAG_TRIAL_ID = "sweep.trial_id"
+TAG_STATUS_REASON = "sweep.failure_reason"
+TAG_PARENT = "mlflow.parentRunId"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite store in the repo root (git-ignored)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+def client(tracking_uri: str | None = None) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
+
+
+def find_parent_run(mlflow_client: MlflowClient, sweep: str, run_id: str | None = None):
+    """The named parent run, or the latest parent run of experiment ``sweep``."""
+    if run_id:
+        return mlflow_client.get_run(run_id)
+    experiment = mlflow_client.get_experiment_by_name(sweep)
+    if experiment is None:
+        raise LookupError(f"no MLflow experiment named {sweep!r} at {mlflow_client.tracking_uri}; "
+                          f"run `python sweeps/{sweep}.py` first")
+    runs = mlflow_client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_PARENT}'",
+        order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise LookupError(f"experiment {sweep!r} holds no sweep parent run")
+    return runs[0]
+
+
+def child_runs(mlflow_client: MlflowClient, parent) -> list:
+    """Every trial run nested under ``parent`` (all pages)."""
+    runs, token = [], None
+    while True:
+        page = mlflow_client.search_runs(
+            [parent.info.experiment_id],
+            filter_string=f"tags.`{TAG_PARENT}` = '{parent.info.run_id}'",
+            max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _parse(value: str):
+    """MLflow stores params as strings; give numbers back as numbers."""
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except (TypeError, ValueError):
+            pass
+    return {"True": True, "False": False, "None": None}.get(value, value)
+
+
+def trials_frame(mlflow_client: MlflowClient, parent) -> pd.DataFrame:
+    """One row per child run: run id, status, params (parsed), last value of every metric."""
+    rows = []
+    for run in child_runs(mlflow_client, parent):
+        row = {"run_id": run.info.run_id, "status": run.info.status,
+               "trial_id": run.data.tags.get(TAG_TRIAL_ID)}
+        row.update({k: _parse(v) for k, v in run.data.params.items()})
+        row.update(run.data.metrics)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def metric_history(mlflow_client: MlflowClient, run_id: str, key: str) -> pd.DataFrame:
+    hist = mlflow_client.get_metric_history(run_id, key)
+    return pd.DataFrame({"step": [m.step for m in hist], key: [m.value for m in hist]})

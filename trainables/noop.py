@@ -1,0 +1,26 @@
+"""A trainable that does no real work: measures the platform's own per-trial overhead and
+drives the runner's tests (it reports like a real trainable: per-epoch metrics, checkpoints)."""
+from __future__ import annotations
+
+from trainables.common import load_state, report
+
+
+def noop_objective(x: float, y: float, epoch: int) -> float:
+    """A smooth score in (0, 1], best at x = 1, y = 0, improving with the epoch."""
+    return (1.0 - 0.5 ** (epoch + 1)) / (1.0 + (x - 1.0) ** 2 + y ** 2)
+
+
+def validate(config: dict) -> None:
+    if config.get("epochs", 1) < 1:
+        raise ValueError(f"epochs must be >= 1 (got {config.get('epochs')})")
+
+
+def train_noop(config: dict) -> None:
+    epochs = int(config.get("epochs", 1))
+    checkpoint = bool(config.get("checkpoint", False))
+    state = load_state() if checkpoint else None
+    start = state["epoch"] if state else 0
+    for epoch in range(start + 1, epochs + 1):
+        score = noop_objective(float(config.get("x", 0.0)), float(config.get("y", 0.0)), epoch)
+        metrics = {"epoch": epoch, "score": score}
+        report(metrics, {"epoch": epoch} if checkpoint else None)
