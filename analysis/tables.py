@@ -204,13 +204,15 @@ def report(sweep: str, run_id: str | None = None, tracking_uri: str | None = Non
     client = store.client(tracking_uri)
     parent = store.find_parent_run(client, sweep, run_id)
     table_id = parent.data.tags.get(store.TAG_TABLE)
-    if table_id not in TABLES:
-        raise LookupError(f"parent run {parent.info.run_id} names table {table_id!r}; known: "
-                          f"{', '.join(TABLES)}")
-    spec = TABLES[table_id]
     trials = store.trials_frame(client, parent)
-    table = build_table(trials, spec)
-    markdown = to_markdown(table, spec, _context(trials, spec))
+    spec = TABLES.get(table_id)
+    if spec is None:  # no paper table (e.g. the noop sweep): the trials themselves
+        table = trials
+        markdown = f"### {sweep}: {len(trials)} trials (no paper table)\n\n" + (
+            trials.drop(columns=["run_id"], errors="ignore").to_string(index=False) + "\n")
+    else:
+        table = build_table(trials, spec)
+        markdown = to_markdown(table, spec, _context(trials, spec))
     print(markdown)
     out_dir = Path(out_dir or store.REPO_ROOT / "results" / "tables")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +220,7 @@ def report(sweep: str, run_id: str | None = None, tracking_uri: str | None = Non
     stem.with_suffix(".md").write_text(markdown)
     table.to_parquet(stem.with_suffix(".parquet"), engine="pyarrow", index=False)
     files = [stem.with_suffix(".md"), stem.with_suffix(".parquet")]
-    if spec.plot_metric and not table.empty:
+    if spec is not None and spec.plot_metric and not table.empty:
         plot(table, spec, stem.with_suffix(".png"))
         files.append(stem.with_suffix(".png"))
     if log:

@@ -388,7 +388,7 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
     client.log_metric(parent_id, "trials_failed", errors)
     client.log_metric(parent_id, "sweep_seconds", time.time() - started)
     print(f"[sweep] done in {time.time() - started:.0f} s: {len(grid) - errors} trials finished, "
-          f"{errors} failed" + (f", {left} MLflow calls undelivered" if left else ""))
+          f"{errors} failed" + (f", {left} MLflow events undelivered" if left else ""))
     if not args.no_table:
         from analysis.tables import report
 

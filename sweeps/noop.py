@@ -1,0 +1,31 @@
+"""Platform self-check: trials that do no real work (measures per-trial overhead; drives the
+runner's tests and the fault-injection tests).
+
+    python sweeps/noop.py --preset smoke            # 2 x 3 grid of a smooth score
+    python sweeps/noop.py --search tpe --num-samples 20
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
+
+from optuna.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
+
+from sweeps.runner import Preset, Sweep, main  # noqa: E402
+from trainables.noop import train_noop, validate  # noqa: E402
+
+SWEEP = Sweep(
+    name="noop",
+    table="trials",
+    description="No-op trials: the platform's own overhead.",
+    trainable=train_noop,
+    space={"x": FloatDistribution(-2.0, 2.0), "y": CategoricalDistribution([0.0, 0.5, 1.0])},
+    grid={"x": [0.0, 1.0], "y": [0.0, 0.5, 1.0]},
+    presets={"smoke": Preset({"epochs": 3, "checkpoint": True}, num_samples=10),
+             "bench": Preset({"epochs": 1, "checkpoint": False},
+                             grid={"x": [i / 50 for i in range(100)], "y": [0.0]})},
+    metric="score", mode="max", validate=validate,
+)
+
+if __name__ == "__main__":
+    main(SWEEP)

@@ -1,0 +1,32 @@
+"""DecisiveNets Table 3: accuracy vs the temperature schedule (t_init, t_final) for ell = 2, 4.
+
+    python sweeps/temperature.py --preset smoke            # every cell once, local Ray
+    python sweeps/temperature.py --preset paper --seeds 5 --gpus-per-trial 0.5
+    python sweeps/temperature.py --search tpe --warm-start --num-samples 30
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
+
+from optuna.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
+
+from sweeps.dham_presets import presets  # noqa: E402
+from sweeps.runner import Sweep, main  # noqa: E402
+from trainables.dham import train_dham, validate  # noqa: E402
+
+SWEEP = Sweep(
+    name="temperature",
+    table="decisivenets.table3",
+    description="DHAM temperature-schedule sweep.",
+    trainable=train_dham,
+    space={"ell": CategoricalDistribution([2, 4]),
+           "t_init": FloatDistribution(0.01, 10.0, log=True),
+           "t_final": FloatDistribution(100.0, 100_000.0, log=True)},
+    grid={"ell": [2, 4], "t_init": [0.1, 1.0, 10.0], "t_final": [100.0, 1000.0, 10000.0]},
+    presets=presets(),
+    metric="val_acc", mode="max", validate=validate,
+)
+
+if __name__ == "__main__":
+    main(SWEEP)
