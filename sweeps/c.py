@@ -23,7 +23,7 @@ SWEEP = Sweep(
     space={"groups": CategoricalDistribution(list(ELLS))},
     grid={"groups": list(ELLS)},
     # The smoke network's first stage has 8 channels, so c stops at 8 there.
-    presets=presets(smoke_grid={"groups": [1, 2, 4, 8]}, smoke_config={"ell": None}),
+    presets=presets(smoke_grid={"groups": [1, 2, 4, 8]}, smoke_config={"ell": 1}),
     metric="val_acc", mode="max", validate=validate,
 )
 

@@ -22,6 +22,8 @@ SWEEP = Sweep(
     space={"x": FloatDistribution(-2.0, 2.0), "y": CategoricalDistribution([0.0, 0.5, 1.0])},
     grid={"x": [0.0, 1.0], "y": [0.0, 0.5, 1.0]},
     presets={"smoke": Preset({"epochs": 3, "checkpoint": True}, num_samples=10),
+             "slow": Preset({"epochs": 3, "checkpoint": True, "seconds_per_epoch": 1.0},
+                            num_samples=6, description="1 s epochs, for the fault tests"),
              "bench": Preset({"epochs": 1, "checkpoint": False},
                              grid={"x": [i / 50 for i in range(100)], "y": [0.0]})},
     metric="score", mode="max", validate=validate,

@@ -24,8 +24,12 @@ Optuna search space (the same distributions) as the TPE search, so a later ``--s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -44,6 +48,15 @@ from analysis import store  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEARCH_MODES = ("grid", "tpe")
+RESUME_MODES = ("auto", "always", "never")
+TAG_PLAN = "sweep.plan"
+TAG_DRIVER = "sweep.driver"
+TAG_TUNE_DIR = "sweep.tune_dir"
+
+
+def redact(text: str) -> str:
+    """Hide credentials in URLs (``scheme://user:secret@host`` -> ``scheme://user:***@host``)."""
+    return re.sub(r"(://[^:/@\s]+:)[^@/\s]+@", r"\1***@", text)
 
 
 @dataclass
@@ -106,6 +119,10 @@ def build_parser(sweep: Sweep) -> argparse.ArgumentParser:
                    help="cap on trials running at once (default: as resources allow)")
     p.add_argument("--max-failures", type=int, default=0,
                    help="retries of a failed trial from its last checkpoint")
+    p.add_argument("--resume", choices=RESUME_MODES, default="auto", nargs="?", const="always",
+                   help="auto: continue an unfinished launch of the same plan if its driver died "
+                        "(Ray Tune restore, same Optuna study, same MLflow parent run); "
+                        "--resume: insist on it; --resume never: always start afresh")
     p.add_argument("--warm-start", action="store_true",
                    help="TPE: start from the finished trials of this sweep's latest grid study")
     p.add_argument("--storage-path", default=os.environ.get("DHAM_STORAGE_PATH",
@@ -124,12 +141,11 @@ def build_parser(sweep: Sweep) -> argparse.ArgumentParser:
 
 
 def _coerce(value: str):
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(value.lower(), value)
+    """``--set`` values: JSON (numbers, true/false/null, lists, objects), else the string."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return {"True": True, "False": False, "None": None}.get(value, value)
 
 
 def _check_args(sweep: Sweep, args) -> None:
@@ -278,18 +294,41 @@ def check_cluster_gpus(gpus_per_trial: float) -> None:
 def make_searcher(sweep: Sweep, args, points: list[dict], study_name: str):
     from ray.tune.search.optuna import OptunaSearch
 
+    class GridSearch(OptunaSearch):
+        """OptunaSearch that hands out a fixed list of grid points, each exactly once.
+
+        Each point is enqueued in the Optuna study just before the ``ask`` that takes it, and
+        the index of the next point is part of the searcher's own state, which Tune saves
+        together with its trial list. Enqueueing the whole grid up front (``points_to_evaluate``)
+        would leave the queue in the database out of step with a restored sweep: trials asked
+        after Tune's last save would be lost from the grid and replaced by TPE samples.
+        """
+
+        def __init__(self, grid: list[dict], **kwargs):
+            super().__init__(**kwargs)
+            self._grid = grid
+            self._next_point = 0
+
+        def suggest(self, trial_id: str):
+            if trial_id not in self._ot_trials:
+                if self._next_point >= len(self._grid):
+                    return OptunaSearch.FINISHED
+                self._ot_study.enqueue_trial(self._grid[self._next_point])
+                self._next_point += 1
+            return super().suggest(trial_id)
+
     storage = optuna.storages.RDBStorage(args.optuna_storage)
     if args.warm_start:
         copy_finished_trials(sweep, args, storage, study_name)
-    space = dict(sweep.space)
-    if points:
-        # Grid: only the grid's axes (plus the seed) form the space, so Optuna samples nothing
-        # beyond the enqueued values; they keep the sweep's distributions for TPE warm starts.
-        space = {k: sweep.space[k] for k in points[0] if k != "seed"}
-        space["seed"] = CategoricalDistribution(sorted({p["seed"] for p in points}))
-    return OptunaSearch(space=space, metric=sweep.metric, mode=sweep.mode,
-                        points_to_evaluate=points or None, study_name=study_name,
-                        storage=storage, sampler=optuna.samplers.TPESampler(seed=0))
+    common = dict(metric=sweep.metric, mode=sweep.mode, study_name=study_name, storage=storage,
+                  sampler=optuna.samplers.TPESampler(seed=0))
+    if not points:
+        return OptunaSearch(space=dict(sweep.space), **common)
+    # Grid: only the grid's axes (plus the seed) form the space, so Optuna samples nothing
+    # beyond the enqueued values; they keep the sweep's distributions for TPE warm starts.
+    space = {k: sweep.space[k] for k in points[0] if k != "seed"}
+    space["seed"] = CategoricalDistribution(sorted({p["seed"] for p in points}))
+    return GridSearch(points, space=space, **common)
 
 
 def copy_finished_trials(sweep: Sweep, args, storage, study_name: str) -> None:
@@ -322,6 +361,72 @@ def main(sweep: Sweep, argv: list[str] | None = None) -> str:
     return run(sweep, args, fixed, points, tracking_uri)
 
 
+def plan_hash(sweep: Sweep, args, fixed: dict, points: list[dict]) -> str:
+    """Identifies a sweep's plan: a rerun with the same plan may resume an unfinished launch."""
+    plan = {"sweep": sweep.name, "search": args.search, "preset": args.preset, "fixed": fixed,
+            "points": points, "num_samples": args.num_samples, "seeds": args.seeds}
+    return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _driver_alive(tag: str | None) -> bool:
+    """Is the driver recorded as ``host:pid`` still running (on this host)?"""
+    if not tag or ":" not in tag:
+        return False
+    host, pid = tag.rsplit(":", 1)
+    if host != socket.gethostname():
+        return True  # another machine's driver: assume it lives, never steal its sweep
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def find_unfinished(client, experiment_id: str, plan: str, storage_path: str):
+    """The latest parent run of this plan whose driver died before it finished, if restorable."""
+    from ray import tune
+
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(f"tags.`{store.TAG_ROLE}` = '{store.ROLE_PARENT}' and "
+                       f"tags.`{TAG_PLAN}` = '{plan}' and attributes.status = 'RUNNING'"),
+        order_by=["attributes.start_time DESC"])
+    for run in runs:
+        if _driver_alive(run.data.tags.get(TAG_DRIVER)):
+            continue
+        path = os.path.join(storage_path, run.data.tags.get(TAG_TUNE_DIR, ""))
+        if run.data.tags.get(TAG_TUNE_DIR) and tune.Tuner.can_restore(path):
+            return run, path
+        client.set_tag(run.info.run_id, store.TAG_STATUS_REASON,
+                       "driver died before Ray Tune saved a restorable state")
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return None, None
+
+
+def drop_orphans(client, parent_id: str, trial_ids: set) -> None:
+    """Delete (soft, recoverable in the MLflow UI) child runs of trials that the killed driver
+    had started after Ray Tune's last saved state: Tune re-ran that work as new trials."""
+    for run in client.search_runs(
+            [client.get_run(parent_id).info.experiment_id],
+            filter_string=f"tags.`{store.TAG_PARENT}` = '{parent_id}'", max_results=10000):
+        if run.data.tags.get(store.TAG_TRIAL_ID) not in trial_ids:
+            client.set_tag(run.info.run_id, store.TAG_STATUS_REASON,
+                           "orphaned: started after the last saved state of a killed driver; "
+                           "its work was re-run as a new trial")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            client.delete_run(run.info.run_id)
+            print(f"[sweep] deleted orphaned child run {run.info.run_id} "
+                  f"(trial {run.data.tags.get(store.TAG_TRIAL_ID)})")
+
+
+def _tracking_callback(tuner):
+    """The MLflow callback inside a (restored) Tuner: Tune restores callbacks from its state."""
+    from sweeps.tracking import MLflowTrialCallback
+
+    callbacks = tuner._local_tuner._run_config.callbacks or []  # no public accessor in Ray 2.60
+    return next(cb for cb in callbacks if isinstance(cb, MLflowTrialCallback))
+
+
 def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) -> str:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -342,40 +447,63 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
     experiment_id = (experiment.experiment_id if experiment
                      else client.create_experiment(sweep.name))
     num_samples = len(points) if args.search == "grid" else (args.num_samples or preset.num_samples)
-    parent = client.create_run(experiment_id, run_name=f"{sweep.name}-{args.search}-{args.preset}",
-                               tags={store.TAG_ROLE: store.ROLE_PARENT, store.TAG_SWEEP: sweep.name,
-                                     store.TAG_TABLE: sweep.table, store.TAG_SEARCH: args.search,
-                                     store.TAG_PRESET: args.preset,
-                                     store.TAG_GIT_COMMIT: git_commit(),
-                                     "mlflow.source.name": f"sweeps/{sweep.name}.py"})
-    parent_id = parent.info.run_id
-    study_name = f"{sweep.name}.{args.preset}.{args.search}.{parent_id[:8]}"
-    for key, value in {**vars(args), "num_trials": num_samples, "optuna_study": study_name,
-                       **{f"fixed.{k}": v for k, v in fixed.items()}}.items():
-        client.log_param(parent_id, key, str(value)[:6000])
-    print(f"[sweep] {sweep.name}: {args.search} search, preset {args.preset}, "
-          f"{num_samples} trials; MLflow parent run {parent_id} at {tracking_uri}")
-
-    callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
-                                   Path(args.storage_path) / f"{sweep.name}-{parent_id[:8]}"
-                                   / "mlflow_undelivered.jsonl")
-    scheduler = None
-    if args.search == "tpe" and isinstance(sweep.metric, str) and sweep.max_t_key:
-        scheduler = ASHAScheduler(metric=sweep.metric, mode=sweep.mode, time_attr=sweep.time_attr,
-                                  max_t=int(fixed[sweep.max_t_key]), grace_period=1,
-                                  reduction_factor=3)
+    plan = plan_hash(sweep, args, fixed, points)
+    driver = f"{socket.gethostname()}:{os.getpid()}"
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
-    tuner = tune.Tuner(
-        tune.with_resources(sweep.trainable, resources),
-        param_space=fixed,
-        tune_config=tune.TuneConfig(
-            search_alg=make_searcher(sweep, args, points, study_name), scheduler=scheduler,
-            num_samples=num_samples, max_concurrent_trials=args.max_concurrent,
-            reuse_actors=True),
-        run_config=tune.RunConfig(
-            name=f"{sweep.name}-{parent_id[:8]}", storage_path=args.storage_path,
-            callbacks=[callback], failure_config=tune.FailureConfig(max_failures=args.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1))
+    trainable = tune.with_resources(sweep.trainable, resources)
+
+    parent, tune_path = (None, None) if args.resume == "never" else find_unfinished(
+        client, experiment_id, plan, args.storage_path)
+    if parent is None and args.resume == "always":
+        print("error: --resume: no unfinished sweep with this plan (same script, search, preset, "
+              "seeds and config) to resume", file=sys.stderr)
+        raise SystemExit(2)
+    if parent is not None:
+        parent_id = parent.info.run_id
+        client.set_tag(parent_id, TAG_DRIVER, driver)
+        print(f"[sweep] resuming unfinished sweep: MLflow parent run {parent_id}, Ray Tune "
+              f"state {tune_path}")
+        tuner = tune.Tuner.restore(tune_path, trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+        callback = _tracking_callback(tuner)
+    else:
+        parent_id = client.create_run(
+            experiment_id, run_name=f"{sweep.name}-{args.search}-{args.preset}",
+            tags={store.TAG_ROLE: store.ROLE_PARENT, store.TAG_SWEEP: sweep.name,
+                  store.TAG_TABLE: sweep.table, store.TAG_SEARCH: args.search,
+                  store.TAG_PRESET: args.preset, store.TAG_GIT_COMMIT: git_commit(),
+                  TAG_PLAN: plan, TAG_DRIVER: driver,
+                  "mlflow.source.name": f"sweeps/{sweep.name}.py"}).info.run_id
+        tune_dir = f"{sweep.name}-{parent_id[:8]}"
+        client.set_tag(parent_id, TAG_TUNE_DIR, tune_dir)
+        study_name = f"{sweep.name}.{args.preset}.{args.search}.{parent_id[:8]}"
+        params = {**vars(args), "num_trials": num_samples, "optuna_study": study_name,
+                  **{f"fixed.{k}": v for k, v in fixed.items()}}
+        for key, value in params.items():
+            client.log_param(parent_id, key, redact(str(value))[:6000])
+        print(f"[sweep] {sweep.name}: {args.search} search, preset {args.preset}, "
+              f"{num_samples} trials; MLflow parent run {parent_id} at {redact(tracking_uri)}")
+        callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
+                                       Path(args.storage_path) / tune_dir
+                                       / "mlflow_undelivered.jsonl")
+        scheduler = None
+        if args.search == "tpe" and isinstance(sweep.metric, str) and sweep.max_t_key:
+            scheduler = ASHAScheduler(metric=sweep.metric, mode=sweep.mode,
+                                      time_attr=sweep.time_attr,
+                                      max_t=int(fixed[sweep.max_t_key]), grace_period=1,
+                                      reduction_factor=3)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=fixed,
+            tune_config=tune.TuneConfig(
+                search_alg=make_searcher(sweep, args, points, study_name), scheduler=scheduler,
+                num_samples=num_samples, max_concurrent_trials=args.max_concurrent,
+                reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=tune_dir, storage_path=args.storage_path, callbacks=[callback],
+                failure_config=tune.FailureConfig(max_failures=args.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1))
+
     started = time.time()
     status = "FAILED"
     try:
@@ -384,6 +512,9 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
     finally:
         left = callback.drain()
         client.set_terminated(parent_id, status=status)
+    if parent is not None:
+        # every trial of the restored sweep, errored ones included (no public accessor)
+        drop_orphans(client, parent_id, {t.trial_id for t in grid._experiment_analysis.trials})
     errors = len(grid.errors)
     client.log_metric(parent_id, "trials_failed", errors)
     client.log_metric(parent_id, "sweep_seconds", time.time() - started)

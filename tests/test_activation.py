@@ -233,3 +233,11 @@ def test_bad_arguments_messages_name_allowed_values():
 def test_schedule_bad_arguments(args, name):
     with pytest.raises(ValueError, match=name):
         TemperatureSchedule(*args)
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+
+    act = DHAMActivation(np.int64(2), num_channels=np.int64(8))
+    assert act.ell == 2 and isinstance(act.ell, int)
+    assert TemperatureSchedule(1, 10, np.int64(4)).total_steps == 4

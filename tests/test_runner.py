@@ -31,7 +31,7 @@ def test_grid_value_outside_space_is_refused():
 
 @pytest.mark.parametrize("argv, field", [
     (["--search", "random"], "--search must be one of grid, tpe"),
-    (["--preset", "huge"], "--preset must be one of smoke, bench"),
+    (["--preset", "huge"], "--preset must be one of smoke, slow, bench"),
     (["--seeds", "0"], "--seeds"),
     (["--search", "tpe", "--num-samples", "0"], "--num-samples"),
     (["--gpus-per-trial", "-1"], "--gpus-per-trial"),
@@ -48,7 +48,7 @@ def test_bad_arguments_are_refused_before_launch(argv, field):
 def test_bad_input_creates_no_mlflow_run(sweep_env, tmp_path):
     proc = run_script(["sweeps/noop.py", "--preset", "nope"], sweep_env, check=False)
     assert proc.returncode == 2
-    assert "--preset must be one of smoke, bench (got 'nope')" in proc.stderr
+    assert "--preset must be one of smoke, slow, bench (got 'nope')" in proc.stderr
     assert not (tmp_path / "mlflow.db").exists() or not store.client(
         sweep_env["MLFLOW_TRACKING_URI"]).get_experiment_by_name("noop")
     assert not (tmp_path / "ray").exists()

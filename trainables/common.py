@@ -1,7 +1,9 @@
-"""What every trainable shares: config parsing, per-epoch report + checkpoint, resume."""
+"""What every trainable shares: config parsing, per-epoch report + checkpoint, resume, and the
+test-only fault injection (config key ``_fault``) that the fault-tolerance tests drive."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 
@@ -9,6 +11,10 @@ import torch
 from ray import tune
 
 CHECKPOINT_FILE = "state.pt"
+FAULT_KEY = "_fault"
+"""Test-only config key: ``{"raise_at_epoch": k}`` raises at epoch k, ``{"nan_at_epoch": k}``
+reports a NaN loss at epoch k; with ``"persistent": True`` on every attempt, else only on the
+first attempt (a retry restored from a checkpoint passes)."""
 
 
 def config_to_dataclass(cls, config: dict, ignore: tuple[str, ...] = ()):
@@ -31,8 +37,31 @@ def load_state() -> dict | None:
                           weights_only=True)
 
 
+def inject_fault(config: dict, epoch: int, restored: bool, metrics: dict) -> None:
+    """Apply the test-only ``_fault`` of ``config`` at ``epoch`` (see ``FAULT_KEY``)."""
+    fault = config.get(FAULT_KEY)
+    if not fault or (restored and not fault.get("persistent", False)):
+        return
+    if fault.get("raise_at_epoch") == epoch:
+        raise RuntimeError(f"injected fault at epoch {epoch}")
+    if fault.get("nan_at_epoch") == epoch:
+        metrics["train_loss"] = float("nan")
+
+
+def check_finite(metrics: dict) -> None:
+    """A NaN/inf metric fails the trial (recorded with this reason) instead of being reported."""
+    bad = [k for k, v in metrics.items()
+           if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"non-finite {', '.join(f'{k}={metrics[k]}' for k in bad)} "
+                                 f"at epoch {metrics.get('epoch')}")
+
+
 def report(metrics: dict, state: dict | None = None) -> None:
-    """``tune.report`` the metrics, with ``state`` as the checkpoint when given."""
+    """``tune.report`` the metrics, with ``state`` as the checkpoint when given.
+
+    Refuses non-finite metrics (raises ``FloatingPointError``, failing the trial)."""
+    check_finite(metrics)
     if state is None:
         tune.report(metrics)
         return

@@ -8,18 +8,23 @@ its latest checkpoint.
 from __future__ import annotations
 
 from dham_core.train import DHAMConfig, Trainer
-from trainables.common import config_to_dataclass, load_state, report
+from trainables.common import FAULT_KEY, config_to_dataclass, inject_fault, load_state, report
 
 
 def validate(config: dict) -> None:
     """Raise ValueError naming the field and the allowed values for a bad DHAM trial config."""
-    config_to_dataclass(DHAMConfig, config).validate()
+    config_to_dataclass(DHAMConfig, config, ignore=(FAULT_KEY,)).validate()
 
 
 def train_dham(config: dict) -> None:
-    cfg = config_to_dataclass(DHAMConfig, config)
+    cfg = config_to_dataclass(DHAMConfig, config, ignore=(FAULT_KEY,))
     trainer = Trainer(cfg)
     state = load_state()
     if state is not None:
         trainer.load_state_dict(state)
-    trainer.fit(on_epoch=lambda metrics, t: report(metrics, t.state_dict()))
+
+    def on_epoch(metrics: dict, t: Trainer) -> None:
+        inject_fault(config, metrics["epoch"], state is not None, metrics)
+        report(metrics, t.state_dict())
+
+    trainer.fit(on_epoch=on_epoch)

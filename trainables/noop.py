@@ -2,7 +2,9 @@
 drives the runner's tests (it reports like a real trainable: per-epoch metrics, checkpoints)."""
 from __future__ import annotations
 
-from trainables.common import load_state, report
+import time
+
+from trainables.common import FAULT_KEY, inject_fault, load_state, report
 
 
 def noop_objective(x: float, y: float, epoch: int) -> float:
@@ -16,11 +18,15 @@ def validate(config: dict) -> None:
 
 
 def train_noop(config: dict) -> None:
+    """Config: x, y, epochs, checkpoint (bool), seconds_per_epoch (sleep), _fault (tests)."""
     epochs = int(config.get("epochs", 1))
     checkpoint = bool(config.get("checkpoint", False))
     state = load_state() if checkpoint else None
     start = state["epoch"] if state else 0
     for epoch in range(start + 1, epochs + 1):
+        time.sleep(float(config.get("seconds_per_epoch", 0.0)))
         score = noop_objective(float(config.get("x", 0.0)), float(config.get("y", 0.0)), epoch)
-        metrics = {"epoch": epoch, "score": score}
+        metrics = {"epoch": epoch, "score": score, "train_loss": 1.0 - score}
+        if FAULT_KEY in config:
+            inject_fault(config, epoch, state is not None, metrics)
         report(metrics, {"epoch": epoch} if checkpoint else None)

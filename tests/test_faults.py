@@ -1,0 +1,93 @@
+"""Sweeps that survive a killed driver and failing trials (fault injection via ``_fault``)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from analysis import store
+from conftest import REPO, run_script
+
+
+def _children(env):
+    client = store.client(env["MLFLOW_TRACKING_URI"])
+    try:
+        parent = store.find_parent_run(client, "noop")
+    except LookupError:
+        return None, []
+    return parent, store.child_runs(client, parent)
+
+
+def test_killed_driver_resumes_without_lost_or_duplicated_trials(sweep_env, tmp_path):
+    cmd = ["sweeps/noop.py", "--preset", "slow", "--max-concurrent", "2"]
+    # create the SQLite store's tables now: MLflow's schema migration is not safe to run from
+    # two processes at once (this test polls the store while the sweep starts)
+    store.client(sweep_env["MLFLOW_TRACKING_URI"]).search_experiments()
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=sweep_env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    deadline = time.time() + 300
+    finished = 0
+    while time.time() < deadline and first.poll() is None:
+        _, runs = _children(sweep_env)
+        finished = sum(r.info.status == "FINISHED" for r in runs)
+        if finished >= 2:
+            break
+        time.sleep(0.5)
+    assert first.poll() is None, "the sweep ended before it could be killed"
+    assert finished >= 2
+    os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    first.wait()
+    parent_before, runs_before = _children(sweep_env)
+    assert parent_before.info.status == "RUNNING"
+    assert len(runs_before) < 6  # the kill really interrupted the sweep
+
+    proc = run_script(cmd, sweep_env)  # no flag: the unfinished sweep is detected
+    assert f"resuming unfinished sweep: MLflow parent run {parent_before.info.run_id}" in proc.stdout
+    parent, runs = _children(sweep_env)
+    assert parent.info.run_id == parent_before.info.run_id
+    assert parent.info.status == "FINISHED"
+    trial_ids = [r.data.tags[store.TAG_TRIAL_ID] for r in runs]
+    assert len(runs) == 6 and len(set(trial_ids)) == 6  # planned 6, none duplicated
+    assert all(r.info.status == "FINISHED" for r in runs)  # none lost
+    cells = {(float(r.data.params["x"]), float(r.data.params["y"])) for r in runs}
+    assert cells == {(x, y) for x in (0.0, 1.0) for y in (0.0, 0.5, 1.0)}
+    client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("noop")
+    assert len(client.search_runs([experiment.experiment_id])) == 7  # 1 parent + 6 children
+
+
+def test_failing_and_nan_trials_are_recorded_and_the_sweep_goes_on(sweep_env):
+    raise_fault = json.dumps({"raise_at_epoch": 2, "persistent": True})
+    proc = run_script(["sweeps/noop.py", "--preset", "smoke", "--set", f"_fault={raise_fault}",
+                       "--no-table"], sweep_env)
+    assert "0 trials finished, 6 failed" in proc.stdout
+    parent, runs = _children(sweep_env)
+    assert parent.info.status == "FINISHED"
+    assert len(runs) == 6 and all(r.info.status == "FAILED" for r in runs)
+    assert all("injected fault at epoch 2" in r.data.tags[store.TAG_STATUS_REASON] for r in runs)
+
+    nan_fault = json.dumps({"nan_at_epoch": 2, "persistent": True})
+    run_script(["sweeps/noop.py", "--preset", "smoke", "--set", f"_fault={nan_fault}",
+                "--no-table"], sweep_env)
+    parent, runs = _children(sweep_env)
+    assert all(r.info.status == "FAILED" for r in runs)
+    assert all("non-finite train_loss=nan at epoch 2" in r.data.tags[store.TAG_STATUS_REASON]
+               for r in runs)
+    # the epoch before the fault was still logged
+    client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
+    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "score")] == [1]
+
+
+def test_transient_fault_is_retried_from_the_last_checkpoint(sweep_env):
+    fault = json.dumps({"raise_at_epoch": 2})  # first attempt only
+    proc = run_script(["sweeps/noop.py", "--preset", "smoke", "--set", f"_fault={fault}",
+                       "--max-failures", "1", "--no-table"], sweep_env)
+    assert "6 trials finished, 0 failed" in proc.stdout
+    parent, runs = _children(sweep_env)
+    assert len(runs) == 6 and all(r.info.status == "FINISHED" for r in runs)
+    assert all(r.data.tags.get("sweep.retries") == "1" for r in runs)
+    client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "score")]
+    assert steps == [1, 2, 3]  # resumed at epoch 2 from the epoch-1 checkpoint, nothing redone
