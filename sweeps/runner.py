@@ -279,6 +279,17 @@ def init_ray(args) -> None:
                  dashboard_host="127.0.0.1")
 
 
+def check_local_gpus(gpus_per_trial: float) -> None:
+    """Local Ray (no ``RAY_ADDRESS``) gets this machine's GPUs: check before starting it."""
+    if gpus_per_trial <= 0 or os.environ.get("RAY_ADDRESS"):
+        return
+    import torch
+
+    if torch.cuda.device_count() < gpus_per_trial:
+        raise ValueError(f"--gpus-per-trial {gpus_per_trial} exceeds the GPUs of this machine "
+                         f"({torch.cuda.device_count()}); use 0 for CPU trials")
+
+
 def check_cluster_gpus(gpus_per_trial: float) -> None:
     """Refuse a per-trial GPU request that no node of the cluster can satisfy."""
     if gpus_per_trial <= 0:
@@ -353,6 +364,7 @@ def main(sweep: Sweep, argv: list[str] | None = None) -> str:
     args = build_parser(sweep).parse_args(argv)
     try:
         fixed, points = planned_configs(sweep, args)
+        check_local_gpus(args.gpus_per_trial)
         tracking_uri = store.default_tracking_uri()
         check_tracking(tracking_uri)
     except ValueError as exc:
