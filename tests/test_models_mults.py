@@ -4,11 +4,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dham_core.activation import DHAMActivation, dham_modules
+from dham_core.activation import dham_modules
 from dham_core.models import build_model
 from dham_core.mults import _conv_measured, analytic_mults, count_mults, layer_counts, main, paper_resnet18_mults
 
-torch.set_num_threads(2)
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: on a shared 2-core CPU a second thread only adds barrier waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 ELLS = (1, 2, 4, 8, 16, 32, 64)
 # Table 1 of the paper (PAPERS.md §1), published multiplication columns.

