@@ -143,20 +143,26 @@ def test_hetero_associative_weights_are_the_max_of_outer_products_and_read_out_p
     assert tie.activity[0, 0].tolist() == [False, True, False, True]
 
 
+def _small():
+    return cm.CliqueMemory(3, 4)
+
+
+KNOWN = torch.tensor([[0, 1, 1]])
+ERASE_FIRST = torch.tensor([[True, False, False]])
+
 BAD = [
     ("clusters", lambda: cm.CliqueMemory(1, 8)),
     ("neurons_per_cluster", lambda: cm.CliqueMemory(4, 1)),
     ("neurons_per_cluster", lambda: cm.CliqueMemory(4, 2.5)),
-    ("messages", lambda: cm.CliqueMemory(3, 4).store(torch.tensor([[0, 4, 1]]))),
-    ("messages", lambda: cm.CliqueMemory(3, 4).store(torch.tensor([[0, -1, 1]]))),
-    ("messages", lambda: cm.CliqueMemory(3, 4).store(torch.tensor([[0, 1]]))),
-    ("messages", lambda: cm.CliqueMemory(3, 4).store(torch.tensor([[0.0, 1.0, 2.0]]))),
-    ("partial", lambda: cm.CliqueMemory(3, 4).retrieve(torch.tensor([[9, 1, 1]]), torch.tensor([[False, True, False]]))),
-    ("erased_mask", lambda: cm.CliqueMemory(3, 4).retrieve(torch.tensor([[0, 1, 1]]), torch.tensor([[True, True, True]]))),
-    ("erased_mask", lambda: cm.CliqueMemory(3, 4).retrieve(torch.tensor([[0, 1, 1]]), torch.tensor([[True, False]]))),
-    ("iterations", lambda: cm.CliqueMemory(3, 4).retrieve(torch.tensor([[0, 1, 1]]), torch.tensor([[True, False, False]]), 0)),
-    ("rule", lambda: cm.CliqueMemory(3, 4).retrieve(torch.tensor([[0, 1, 1]]), torch.tensor([[True, False, False]]),
-                                                    rule="max_of_sum")),
+    ("messages", lambda: _small().store(torch.tensor([[0, 4, 1]]))),
+    ("messages", lambda: _small().store(torch.tensor([[0, -1, 1]]))),
+    ("messages", lambda: _small().store(torch.tensor([[0, 1]]))),
+    ("messages", lambda: _small().store(torch.tensor([[0.0, 1.0, 2.0]]))),
+    ("partial", lambda: _small().retrieve(torch.tensor([[9, 1, 1]]), torch.tensor([[False, True, False]]))),
+    ("erased_mask", lambda: _small().retrieve(KNOWN, torch.tensor([[True, True, True]]))),
+    ("erased_mask", lambda: _small().retrieve(KNOWN, torch.tensor([[True, False]]))),
+    ("iterations", lambda: _small().retrieve(KNOWN, ERASE_FIRST, 0)),
+    ("rule", lambda: _small().retrieve(KNOWN, ERASE_FIRST, rule="max_of_sum")),
     ("erased", lambda: cm.random_erasures(5, 4, 4)),
     ("in_clusters", lambda: cm.HeteroCliqueMemory(1, 4, 2, 4)),
     ("out_size", lambda: cm.HeteroCliqueMemory(2, 4, 2, 1)),

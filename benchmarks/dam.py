@@ -1,0 +1,129 @@
+"""Dense associative memory speed, measured side by side in one run.
+
+1. DAM classifier forward+backward: the vectorised B×K×C form vs a naive loop over classes.
+2. DAM step vs the same-size one-hidden-layer MLP of ``nn.Linear`` layers (its dual form,
+   activation F′): target DAM ≤ 1.5× the MLP.
+3. Capacity measurement throughput (memory recalls checked per second): many (power, rectified,
+   seed) cells packed into one pass vs one cell per call.
+
+    python benchmarks/dam.py            # paper sizes: B = 1000, N = 784, K = 2000, C = 10
+    python benchmarks/dam.py --quick    # tiny version (smoke test)
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from dham_core import dam
+
+
+def timed(fn, device: torch.device, reps: int) -> float:
+    """Median seconds of ``fn()`` over ``reps`` runs after one warm-up."""
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    fn()
+    sync()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def naive_forward(model: dam.DenseAssociativeMemory, v: torch.Tensor) -> torch.Tensor:
+    """The per-class formula with a Python loop over α (PAPERS.md §3), scaled by T like the model."""
+    n_vis, t, n = model.num_visible, model.temperature, model.power
+    xi = model.memories
+    visible = v @ xi[:, :n_vis].T
+    outputs = []
+    for alpha in range(model.num_classes):
+        rest = visible.clone()
+        for gamma in range(model.num_classes):
+            if gamma != alpha:
+                rest = rest - xi[:, n_vis + gamma]
+        on = dam.rectified_poly((rest + xi[:, n_vis + alpha]) / t, n)
+        off = dam.rectified_poly((rest - xi[:, n_vis + alpha]) / t, n)
+        outputs.append(torch.tanh((on - off).sum(1)))
+    return torch.stack(outputs, 1)
+
+
+def classifier_benchmark(batch: int, visible: int, memories: int, classes: int, power: int, device, reps: int):
+    g = torch.Generator().manual_seed(0)
+    model = dam.DenseAssociativeMemory(visible, classes, memories, power, 400.0, generator=g).to(device)
+    mlp = model.dual_network()
+    v = (torch.rand(batch, visible, generator=g) * 2 - 1).to(device)
+    t = dam.targets_pm1(torch.randint(0, classes, (batch,), generator=g), classes).to(device)
+
+    def step(net):
+        def run():
+            net.zero_grad(set_to_none=True)
+            dam.dam_loss(net(v), t, 3).backward()
+        return run
+
+    def naive_step():
+        model.zero_grad(set_to_none=True)
+        dam.dam_loss(naive_forward(model, v), t, 3).backward()
+
+    vec = timed(step(model), device, reps)
+    naive = timed(naive_step, device, reps)
+    dual = timed(step(mlp), device, reps)
+    sizes = f"B={batch}, N={visible}, K={memories}, C={classes}, n={power}"
+    print(f"DAM forward+backward ({sizes}): vectorised {vec * 1e3:.1f} ms, naive per-class loop "
+          f"{naive * 1e3:.1f} ms -> naive/vectorised = {naive / vec:.2f}x")
+    print(f"DAM step vs nn.Linear MLP of the same size (dual form, activation F'): DAM {vec * 1e3:.1f} ms, "
+          f"MLP {dual * 1e3:.1f} ms -> DAM/MLP = {vec / dual:.2f}x (target <= 1.5x)")
+
+
+def capacity_benchmark(num_neurons: int, num_memories: int, powers, seeds, probes: int, device, reps: int):
+    flags = [False, True]
+    cells = len(powers) * len(flags) * len(seeds)
+
+    def packed():
+        dam.perfect_recall_fraction(num_neurons, [num_memories], powers, flags, seeds, probes, device)
+
+    def single():
+        for n in powers:
+            for r in flags:
+                for sd in seeds:
+                    dam.perfect_recall_fraction(num_neurons, [num_memories], [n], r, [sd], probes, device)
+
+    recalls = cells * probes
+    t_packed = timed(packed, device, reps)
+    t_single = timed(single, device, reps)
+    print(f"capacity, memories recalled per second (N={num_neurons}, K={num_memories}, {cells} cells = "
+          f"powers {list(powers)} x plain/rectified x {len(seeds)} seeds, {probes} memories each): "
+          f"packed {recalls / t_packed:,.0f}/s, one cell per call {recalls / t_single:,.0f}/s "
+          f"-> packed/single = {t_single / t_packed:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--device", default="cpu", help='"cpu", "cuda", ... (default: cpu)')
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: 1 with --quick, where threads only add "
+                             "overhead; else torch's)")
+    parser.add_argument("--power", type=int, default=3, help="n of the classifier benchmark (default 3)")
+    args = parser.parse_args()
+    threads = args.threads or (1 if args.quick else None)
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(args.device)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    if args.quick:
+        classifier_benchmark(64, 784, 100, 10, args.power, device, reps=10)
+        capacity_benchmark(50, 200, [2, 3], [0, 1], 20, device, reps=3)
+    else:
+        classifier_benchmark(1000, 784, 2000, 10, args.power, device, reps=5)
+        capacity_benchmark(100, 2000, [2, 3, 4, 5], [0, 1, 2, 3], 100, device, reps=3)
+
+
+if __name__ == "__main__":
+    main()
