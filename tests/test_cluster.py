@@ -1,0 +1,126 @@
+"""Cluster mode on one machine: `ray job submit` to a head node on 127.0.0.1, and a worker node
+lost mid-sweep (its trials are rescheduled and every result reaches MLflow)."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis import store
+from conftest import REPO
+
+VENV_BIN = Path(sys.executable).parent
+RAY = str(VENV_BIN / "ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cluster_env() -> dict:
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
+               PATH=f"{VENV_BIN}:{os.environ['PATH']}")  # `python` in jobs = this venv's
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def head():
+    """A head node with 1 CPU and its own short temp dir (Unix socket paths are limited)."""
+    temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+    port, dash = _free_port(), _free_port()
+    env = _cluster_env()
+    subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                    "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
+                    "--num-cpus", "1", "--temp-dir", temp, "--disable-usage-stats"],
+                   env=env, check=True, capture_output=True, timeout=180)
+    yield {"gcs": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "env": env,
+           "temp": temp}
+    _kill_matching(temp)
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def _kill_matching(text: str) -> int:
+    """SIGKILL every process whose command line mentions ``text`` (a node's temp dir)."""
+    out = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout.split()
+    for pid in out:
+        if int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return len(out)
+
+
+def test_ray_job_submit_same_result_same_store(head, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": uri, "GIT_COMMIT": "test-commit",
+                                "DHAM_STORAGE_PATH": str(tmp_path / "ray"),
+                                "DHAM_OPTUNA_STORAGE": f"sqlite:///{tmp_path / 'optuna.db'}"}}
+    proc = subprocess.run(
+        [RAY, "job", "submit", "--address", head["dashboard"], "--working-dir", ".",
+         "--runtime-env-json", json.dumps(runtime_env), "--",
+         "python", "sweeps/noop.py", "--preset", "smoke"],
+        cwd=REPO, env=head["env"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "6 trials finished, 0 failed" in proc.stdout
+    assert "noop: 6 trials (no paper table)" in proc.stdout
+    client = store.client(uri)
+    parent = store.find_parent_run(client, "noop")
+    assert parent.data.tags[store.TAG_GIT_COMMIT] == "test-commit"
+    runs = store.child_runs(client, parent)
+    assert len(runs) == 6 and all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_lost_worker_node_trials_rescheduled(head, sweep_env, tmp_path):
+    worker_temp = tempfile.mkdtemp(prefix="rw", dir="/tmp")
+    env = head["env"]
+    subprocess.run([RAY, "start", "--address", head["gcs"], "--node-ip-address", "127.0.0.1",
+                    "--num-cpus", "2", "--temp-dir", worker_temp, "--disable-usage-stats"],
+                   env=env, check=True, capture_output=True, timeout=180)
+    try:
+        sweep = subprocess.Popen(
+            [sys.executable, "sweeps/noop.py", "--preset", "slow", "--max-failures", "3",
+             "--set", "seconds_per_epoch=3",
+             "--no-table"], cwd=REPO, env=dict(sweep_env, **{k: env[k] for k in
+                                                             ("RAY_AUTH_MODE", "PATH")},
+                                               RAY_ADDRESS=head["gcs"]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
+        client.search_experiments()
+        deadline = time.time() + 300
+        running = 0
+        while time.time() < deadline and sweep.poll() is None:
+            try:
+                parent = store.find_parent_run(client, "noop")
+                running = sum(r.info.status == "RUNNING" for r in store.child_runs(client, parent))
+            except LookupError:
+                pass
+            if running >= 3:  # 1 CPU on the head, 2 on the worker: the worker is busy
+                break
+            time.sleep(0.5)
+        if running < 3:
+            sweep.kill()
+            pytest.fail("trials never ran on both nodes:\n" + sweep.communicate()[0][-4000:])
+        assert _kill_matching(worker_temp) > 0  # the worker node dies, trials and all
+        out, _ = sweep.communicate(timeout=600)
+    finally:
+        _kill_matching(worker_temp)
+        shutil.rmtree(worker_temp, ignore_errors=True)
+    assert sweep.returncode == 0, out[-4000:]
+    assert "6 trials finished, 0 failed" in out
+    parent = store.find_parent_run(client, "noop")
+    runs = store.child_runs(client, parent)
+    assert len(runs) == 6 and all(r.info.status == "FINISHED" for r in runs)
+    assert any(r.data.tags.get("sweep.retries") for r in runs)  # some were rescheduled
+    for run in runs:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "score")][-1] == 3
