@@ -98,3 +98,22 @@ def trials_frame(mlflow_client: MlflowClient, parent) -> pd.DataFrame:
 def metric_history(mlflow_client: MlflowClient, run_id: str, key: str) -> pd.DataFrame:
     hist = mlflow_client.get_metric_history(run_id, key)
     return pd.DataFrame({"step": [m.step for m in hist], key: [m.value for m in hist]})
+
+
+def trial_histories(mlflow_client: MlflowClient, parent, keys: list[str] | None = None
+                    ) -> pd.DataFrame:
+    """One row per (child run, step): the run's params plus every metric logged at that step.
+
+    Pack trainables report one Tune result per evaluated cell (step = cell index) with the
+    cell's coordinates among the metrics, so this frame has one row per cell."""
+    rows = []
+    for run in child_runs(mlflow_client, parent):
+        params = {k: _parse(v) for k, v in run.data.params.items()}
+        by_step: dict[int, dict] = {}
+        for key in keys or list(run.data.metrics):
+            for m in mlflow_client.get_metric_history(run.info.run_id, key):
+                by_step.setdefault(m.step, {})[key] = m.value
+        for step, metrics in sorted(by_step.items()):
+            rows.append({"run_id": run.info.run_id, "status": run.info.status, "step": step,
+                         **params, **metrics})
+    return pd.DataFrame(rows)

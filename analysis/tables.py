@@ -11,10 +11,9 @@ sweep did not run prints "—", never a number.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
-import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -74,9 +73,10 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
-def register(table_id: str, spec: TableSpec) -> None:
-    """Add a table (used by the modules that define the resonator and DAM tables)."""
-    TABLES[table_id] = spec
+# Figure-style reports that are not one paper table: table id -> "module:function". The
+# function takes (mlflow_client, parent_run, out_stem: Path) and returns (markdown, files),
+# files being the Markdown/Parquet/PNG paths it wrote; report() prints and logs them.
+REPORTERS: dict[str, str] = {}
 
 
 def mean_ci(values) -> tuple[float, float, int]:
@@ -206,6 +206,19 @@ def report(sweep: str, run_id: str | None = None, tracking_uri: str | None = Non
     table_id = parent.data.tags.get(store.TAG_TABLE)
     trials = store.trials_frame(client, parent)
     spec = TABLES.get(table_id)
+    out_dir = Path(out_dir or store.REPO_ROOT / "results" / "tables")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{sweep}-{parent.info.run_id[:8]}"
+    if table_id in REPORTERS:
+        module, function = REPORTERS[table_id].split(":")
+        markdown, files = getattr(importlib.import_module(module), function)(client, parent, stem)
+        print(markdown)
+        if log:
+            for f in files:
+                client.log_artifact(parent.info.run_id, str(f), artifact_path="tables")
+        print(f"[analysis] wrote {', '.join(str(f) for f in files)}; "
+              f"logged to run {parent.info.run_id}")
+        return markdown
     if spec is None:  # no paper table (e.g. the noop sweep): the trials themselves
         table = trials
         markdown = f"### {sweep}: {len(trials)} trials (no paper table)\n\n" + (
@@ -214,9 +227,6 @@ def report(sweep: str, run_id: str | None = None, tracking_uri: str | None = Non
         table = build_table(trials, spec)
         markdown = to_markdown(table, spec, _context(trials, spec))
     print(markdown)
-    out_dir = Path(out_dir or store.REPO_ROOT / "results" / "tables")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{sweep}-{parent.info.run_id[:8]}"
     stem.with_suffix(".md").write_text(markdown)
     table.to_parquet(stem.with_suffix(".parquet"), engine="pyarrow", index=False)
     files = [stem.with_suffix(".md"), stem.with_suffix(".parquet")]
