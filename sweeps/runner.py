@@ -40,6 +40,8 @@ from typing import Callable
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+# Local experiment-state snapshots cost ~10 ms; the warning about their frequency is noise here.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 import optuna  # noqa: E402
 from optuna.distributions import BaseDistribution, CategoricalDistribution  # noqa: E402
