@@ -112,11 +112,13 @@ def aggregate(trials: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     for key, group in done.groupby(list(spec.keys), sort=True):
         key = key if isinstance(key, tuple) else (key,)
         row = {k: _norm_key(v) for k, v in zip(spec.keys, key)}
-        for metric in spec.ours:
+        for i, metric in enumerate(spec.ours):
             values = group[metric] if metric in group else []
             scale = 100.0 if metric in spec.percent else 1.0
             mean, ci, n = mean_ci(values)
-            row[metric], row[f"{metric}_ci"], row["n"] = mean * scale, ci * scale, n
+            row[metric], row[f"{metric}_ci"] = mean * scale, ci * scale
+            if i == 0:  # n counts the trials behind the table's first (main) metric
+                row["n"] = n
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
