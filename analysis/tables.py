@@ -76,7 +76,9 @@ TABLES: dict[str, TableSpec] = {
 # Figure-style reports that are not one paper table: table id -> "module:function". The
 # function takes (mlflow_client, parent_run, out_stem: Path) and returns (markdown, files),
 # files being the Markdown/Parquet/PNG paths it wrote; report() prints and logs them.
-REPORTERS: dict[str, str] = {}
+REPORTERS: dict[str, str] = {
+    "platform.scaling": "analysis.platform:scaling_report",
+}
 
 
 def mean_ci(values) -> tuple[float, float, int]:

@@ -1,0 +1,124 @@
+"""Scaling experiment: a fixed workload run on 1, 2, ... workers; throughput and parallel efficiency.
+
+    python sweeps/scaling.py                          # local: CPU slots 1..cores
+    python sweeps/scaling.py --workers 1,2,4,8 --gpus-per-trial 1   # on a GPU cluster
+
+Each workload is a real sweep (its own MLflow parent run, tagged with this experiment's run)
+launched through the shared runner with ``--max-concurrent W``; this script times each launch,
+and logs one child run per (workload, W) under a ``scaling`` parent run with trials/hour,
+problems/s and parallel efficiency = throughput(W) / (W x throughput(1)). The report (table +
+plot) is rebuilt from MLflow by ``python -m analysis.tables scaling``.
+
+Workers are CPU slots of the local Ray here; on a cluster (``RAY_ADDRESS`` set, e.g. under
+``ray job submit``) give ``--gpus-per-trial 1`` and W up to the cluster's GPUs.
+"""
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
+
+from analysis import store  # noqa: E402
+from sweeps import runner  # noqa: E402
+
+# workload name -> (sweep module, runner flags fixing the work, problems per trial or None)
+WORKLOADS = {
+    "dham": ("sweeps.ell", ["--preset", "smoke", "--seeds", "2", "--set", "epochs=1"], None),
+    "resonator": ("sweeps.resonator_capacity", ["--preset", "scaling"], "problems"),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--workers", default=None,
+                   help="comma-separated worker counts (default: 1..number of CPUs)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS),
+                   help=f"comma-separated, from {', '.join(WORKLOADS)}")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--no-table", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        args.workers = ([int(w) for w in args.workers.split(",")] if args.workers
+                        else list(range(1, (os.cpu_count() or 1) + 1)))
+    except ValueError:
+        p.error(f"--workers must be comma-separated integers (got {args.workers!r})")
+    if not args.workers or min(args.workers) < 1:
+        p.error(f"--workers must be integers >= 1 (got {args.workers})")
+    args.workloads = args.workloads.split(",")
+    bad = [w for w in args.workloads if w not in WORKLOADS]
+    if bad:
+        p.error(f"--workloads must be from {', '.join(WORKLOADS)} (got {', '.join(bad)})")
+    return args
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    uri = store.default_tracking_uri()
+    try:
+        runner.check_tracking(uri)
+        runner.check_local_gpus(args.gpus_per_trial)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    client = store.client(uri)
+    experiment = client.get_experiment_by_name("scaling")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("scaling")
+    parent_id = client.create_run(
+        experiment_id, run_name="scaling",
+        tags={store.TAG_ROLE: store.ROLE_PARENT, store.TAG_SWEEP: "scaling",
+              store.TAG_TABLE: "platform.scaling", store.TAG_GIT_COMMIT: runner.git_commit(),
+              "mlflow.source.name": "sweeps/scaling.py"}).info.run_id
+    client.log_param(parent_id, "workers", ",".join(map(str, args.workers)))
+    client.log_param(parent_id, "workloads", ",".join(args.workloads))
+    client.log_param(parent_id, "ray_address", os.environ.get("RAY_ADDRESS", "local"))
+    runner.init_ray(argparse.Namespace(num_cpus=None))  # start-up is not part of any measurement
+    status = "FAILED"
+    try:
+        for name in args.workloads:
+            module, flags, problems_key = WORKLOADS[name]
+            sweep = importlib.import_module(module).SWEEP
+            base = None
+            for workers in sorted(args.workers):
+                print(f"[scaling] {name}: {workers} worker(s)")
+                argv = flags + ["--max-concurrent", str(workers), "--no-table", "--resume",
+                                "never", "--cpus-per-trial", str(args.cpus_per_trial),
+                                "--gpus-per-trial", str(args.gpus_per_trial)]
+                sub_id = runner.main(sweep, argv)
+                client.set_tag(sub_id, "scaling.parent", parent_id)
+                wall = client.get_run(sub_id).data.metrics["sweep_seconds"]  # Tuner.fit time
+                sub = store.trials_frame(client, client.get_run(sub_id))
+                done = sub[sub["status"] == "FINISHED"]
+                problems = float(done[problems_key].sum()) if problems_key in done else 0.0
+                throughput = len(done) / wall * 3600
+                base = base or throughput / workers
+                metrics = {"workers": workers, "wall_s": wall, "trials": len(done),
+                           "trials_per_hour": throughput,
+                           "problems_per_s": problems / wall if problems else 0.0,
+                           "efficiency": throughput / (workers * base)}
+                child = client.create_run(experiment_id, run_name=f"{name}-w{workers}",
+                                          tags={store.TAG_PARENT: parent_id,
+                                                store.TAG_ROLE: store.ROLE_TRIAL,
+                                                store.TAG_TRIAL_ID: f"{name}-w{workers}",
+                                                "scaling.sweep_run": sub_id})
+                client.log_param(child.info.run_id, "workload", name)
+                client.log_param(child.info.run_id, "workers", workers)
+                for key, value in metrics.items():
+                    client.log_metric(child.info.run_id, key, float(value))
+                client.set_terminated(child.info.run_id, "FINISHED")
+                print(f"[scaling] {name} x{workers}: {wall:.1f} s, "
+                      f"{throughput:.0f} trials/h, efficiency {metrics['efficiency']:.2f}")
+        status = "FINISHED"
+    finally:
+        client.set_terminated(parent_id, status)
+    if not args.no_table:
+        from analysis.tables import report
+
+        report("scaling", run_id=parent_id, tracking_uri=uri)
+    return parent_id
+
+
+if __name__ == "__main__":
+    main()
