@@ -34,6 +34,12 @@ TAG_GIT_COMMIT = "mlflow.source.git.commit"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def results_dir() -> Path:
+    """Where tables, plots, Ray results and Optuna studies go: ``DHAM_RESULTS_DIR`` or
+    ``<repo>/results`` (git-ignored)."""
+    return Path(os.environ.get("DHAM_RESULTS_DIR") or REPO_ROOT / "results")
+
+
 def default_tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite store in the repo root (git-ignored)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"

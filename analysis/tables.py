@@ -5,7 +5,7 @@
 
 Reads MLflow only. Aggregates the finished trials over seeds (mean and 95% confidence
 interval, Student t), prints the table, writes Markdown, Parquet (pyarrow) and a PNG plot to
-``results/tables/`` and logs all three to the sweep's parent run. A row the paper has but the
+``results/tables/`` (under ``DHAM_RESULTS_DIR`` when set) and logs all three to the sweep's parent run. A row the paper has but the
 sweep did not run prints "—", never a number.
 """
 from __future__ import annotations
@@ -210,7 +210,7 @@ def report(sweep: str, run_id: str | None = None, tracking_uri: str | None = Non
     table_id = parent.data.tags.get(store.TAG_TABLE)
     trials = store.trials_frame(client, parent)
     spec = TABLES.get(table_id)
-    out_dir = Path(out_dir or store.REPO_ROOT / "results" / "tables")
+    out_dir = Path(out_dir or store.results_dir() / "tables")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{sweep}-{parent.info.run_id[:8]}"
     if table_id in REPORTERS:

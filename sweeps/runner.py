@@ -128,11 +128,11 @@ def build_parser(sweep: Sweep) -> argparse.ArgumentParser:
     p.add_argument("--warm-start", action="store_true",
                    help="TPE: start from the finished trials of this sweep's latest grid study")
     p.add_argument("--storage-path", default=os.environ.get("DHAM_STORAGE_PATH",
-                                                            str(REPO_ROOT / "results" / "ray")),
+                                                            str(store.results_dir() / "ray")),
                    help="Ray Tune results and checkpoints; on a multi-node cluster a shared "
                         "file system or s3:// path every node reaches")
     p.add_argument("--optuna-storage", default=os.environ.get(
-        "DHAM_OPTUNA_STORAGE", f"sqlite:///{REPO_ROOT / 'results' / 'optuna.db'}"),
+        "DHAM_OPTUNA_STORAGE", f"sqlite:///{store.results_dir() / 'optuna.db'}"),
                    help="Optuna RDB storage URL holding every study")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="local Ray only: CPUs to give it (default: all)")
@@ -447,7 +447,7 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
 
     from sweeps.tracking import MLflowTrialCallback
 
-    (REPO_ROOT / "results").mkdir(exist_ok=True)
+    store.results_dir().mkdir(parents=True, exist_ok=True)
     init_ray(args)
     try:
         check_cluster_gpus(args.gpus_per_trial)

@@ -65,6 +65,7 @@ def test_ray_job_submit_same_result_same_store(head, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": uri, "GIT_COMMIT": "test-commit",
                                 "DHAM_STORAGE_PATH": str(tmp_path / "ray"),
+                                "DHAM_RESULTS_DIR": str(tmp_path / "results"),
                                 "DHAM_OPTUNA_STORAGE": f"sqlite:///{tmp_path / 'optuna.db'}"}}
     proc = subprocess.run(
         [RAY, "job", "submit", "--address", head["dashboard"], "--working-dir", ".",

@@ -44,8 +44,12 @@ def naive_thin(acc, generator):
     return out
 
 
-def naive_sparse_step(x, est, codebooks, L, a, generator, weights, update):
-    """One iteration of thesis eqs. 3.3-3.5 with dense vectors and explicit loops."""
+def naive_sparse_step(x, est, codebooks, L, a, generator, weights, update, similarity):
+    """One iteration of thesis eqs. 3.3-3.5 with dense vectors and explicit loops.
+
+    Attention keys: ``w'/k + r`` ("cosine") ranks exactly like ``w' + k·r``, which is what
+    is computed (in integer overlap units); ``w' + r`` for "count".
+    """
     V, M, k = codebooks.shape
     dense_cb = [sbc.to_dense(codebooks[v], L, dtype=torch.float64) for v in range(V)]  # (M, D)
     old, new = est.clone(), est.clone()
@@ -57,7 +61,7 @@ def naive_sparse_step(x, est, codebooks, L, a, generator, weights, update):
             noisy = sbc.unbind(noisy, o, L)  # x ⊘ b̂ ⊘ ĉ
         w = (sbc.to_dense(noisy, L, dtype=torch.float64) @ dense_cb[v].T).float()  # Aᵀ â_n
         r = torch.rand(w.shape, generator=generator)
-        keys = w + r
+        keys = w + (k if similarity == "cosine" else 1) * r
         _, idx = keys.topk(a, dim=1)
         W = torch.zeros(x.shape[0], M, dtype=torch.float64)
         vals = w.gather(1, idx) if weights == "overlap" else keys.gather(1, idx)
@@ -92,17 +96,19 @@ def small_sparse():
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("similarity", ["cosine", "count"])
 @pytest.mark.parametrize("weights", ["overlap", "noisy"])
 @pytest.mark.parametrize("update", ["sequential", "parallel"])
 @pytest.mark.parametrize("bundling", ["offset", "matmul"])
-def test_sparse_step_matches_naive_reference(small_sparse, weights, update, bundling):
+def test_sparse_step_matches_naive_reference(small_sparse, weights, update, bundling, similarity):
     p = small_sparse
-    net = SparseResonator(p.codebooks, 240, 4, weights=weights, update=update, bundling=bundling)
+    net = SparseResonator(p.codebooks, 240, 4, weights=weights, update=update,
+                          bundling=bundling, similarity=similarity)
     est = net.initial_estimates(6, generator=gen(2))
     for t in range(3):  # a few iterations, starting from the initial bundle
         g1, g2 = gen(10 + t), gen(10 + t)
         got = net.step(p.x, est, generator=g1)
-        ref = naive_sparse_step(p.x, est, p.codebooks[0], 20, 4, g2, weights, update)
+        ref = naive_sparse_step(p.x, est, p.codebooks[0], 20, 4, g2, weights, update, similarity)
         assert torch.equal(got, ref)
         est = got
 
@@ -147,8 +153,8 @@ def test_overlap_compare_path_identical_to_lookup():
 
 
 def test_small_sparse_problems_decode_fully():
-    p = sparse_problems(1024, 32, 3, 8, 64, generator=gen(8))  # L = 32, M^V = 512
-    res = SparseResonator(p.codebooks, 1024, 3).solve(p.x, generator=gen(9))
+    p = sparse_problems(1024, 128, 3, 8, 64, generator=gen(8))  # L = 8, M^V = 512
+    res = SparseResonator(p.codebooks, 1024, 6).solve(p.x, generator=gen(9))
     assert res.accuracy(p.indices) == 1.0
     assert bool(res.converged.all())
     # The fixed point is the bound codewords themselves.
@@ -204,7 +210,9 @@ def test_per_problem_a_and_max_it():
                     max_it=torch.tensor([1, 1, 1, 1, 50, 50, 50, 50]))
     assert bool((res.iterations[:4] == 1).all())  # stopped by their own max_it
     assert not bool(res.converged[:4].any())
-    # a = 1 bundles a single codeword: after one iteration every estimate is a codeword.
+    # a = 1 bundles a single codeword: after one iteration every estimate is a codeword
+    # (with "noisy" weights; an "overlap" weight can be 0, leaving every segment tied).
+    net = SparseResonator(p.codebooks, 512, 16, weights="noisy")
     one = net.step(p.x, net.initial_estimates(8, generator=gen(0)), generator=gen(1),
                    a=torch.ones(8, dtype=torch.long))
     for v in range(2):
@@ -213,10 +221,10 @@ def test_per_problem_a_and_max_it():
 
 def test_groups_of_codebooks_match_separate_runs():
     # Two codebook sets in one batch give each problem exactly the overlaps of its own set.
-    pa = sparse_problems(256, 16, 2, 10, 5, generator=gen(17))
-    pb = sparse_problems(256, 16, 2, 10, 5, generator=gen(18))
+    pa = sparse_problems(512, 64, 2, 10, 5, generator=gen(17))
+    pb = sparse_problems(512, 64, 2, 10, 5, generator=gen(18))
     cbs = torch.cat([pa.codebooks, pb.codebooks])
-    net = SparseResonator(cbs, 256, 3)
+    net = SparseResonator(cbs, 512, 4)
     x = torch.cat([pb.x, pa.x])
     group = torch.tensor([1] * 5 + [0] * 5)
     for v in range(2):
@@ -229,8 +237,17 @@ def test_groups_of_codebooks_match_separate_runs():
 
 def test_thesis_claim_D1280_k40_V2_M32_decodes_all():
     # PAPERS.md §2: at D = 1280, k = 40 the V = 2, M = 32 resonator decodes every correct input.
-    r = evaluate_sparse(1280, 40, 24, 2, 32, num_problems=128, seed=0, weights="noisy")
+    r = evaluate_sparse(1280, 40, 16, 2, 32, num_problems=128, seed=0)
     assert r["accuracy"] == 1.0 and r["converged_frac"] == 1.0
+
+
+def test_thesis_claim_D1280_V3_M10_needs_k64():
+    # ...while V = 3, M = 10 fails on some inputs with k = 40 and decodes all with k = 64.
+    # (Measured over 2048 problems: k = 40 fails 4-5% at a = 5..7, k = 64 0/2048 at a = 7.)
+    k40 = evaluate_sparse(1280, 40, 7, 3, 10, num_problems=256, seed=0)
+    k64 = evaluate_sparse(1280, 64, 7, 3, 10, num_problems=256, seed=0)
+    assert k40["accuracy"] < 0.99
+    assert k64["accuracy"] == 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,6 +346,7 @@ BAD_SPARSE = [
     (lambda: SparseResonator(_cb(), 32, 2, update="async"), r"update must be one of \['sequential', 'parallel'\]"),
     (lambda: SparseResonator(_cb(), 32, 2, weights="x"), r"weights must be one of \['overlap', 'noisy'\]"),
     (lambda: SparseResonator(_cb(), 32, 2, overlap="x"), r"overlap must be one of"),
+    (lambda: SparseResonator(_cb(), 32, 2, similarity="dot"), r"similarity must be one of \['cosine', 'count'\]"),
     (lambda: SparseResonator(_cb(), 32, 2, noise=0.0), r"noise must be > 0"),
     (lambda: SparseResonator(_cb(), 32, 2, patience=0), r"patience must be an integer >= 1"),
     (lambda: SparseResonator(_cb(L=5), 32, 2), r"codebook offsets must lie in \[0, L\) = \[0, 4\)"),
@@ -392,9 +410,9 @@ def test_evaluate_sparse_report_and_determinism():
 
 def test_evaluate_pack_vectorises_and_keeps_order():
     cells = [
-        dict(D=512, k=16, a=a, V=3, M=8, num_problems=32, seed=s) for a in (2, 4) for s in (0, 1)
-    ] + [dict(kind="dense", D=256, V=3, M=8, num_problems=16, seed=0),
-         dict(D=512, k=32, a=3, V=3, M=8, num_problems=16, seed=0)]
+        dict(D=512, k=64, a=a, V=3, M=8, num_problems=32, seed=s) for a in (3, 6) for s in (0, 1)
+    ] + [dict(kind="dense", D=512, V=3, M=8, num_problems=16, seed=0),
+         dict(D=1024, k=128, a=6, V=3, M=8, num_problems=16, seed=0)]
     out = evaluate_pack(cells)
     assert [(r["kind"], r.get("a"), r["seed"], r["D"]) for r in out] == [
         (c.get("kind", "sparse"), c.get("a"), c["seed"], c["D"]) for c in cells
@@ -404,7 +422,7 @@ def test_evaluate_pack_vectorises_and_keeps_order():
     assert all(r["accuracy"] == 1.0 for r in out)
     # A packed cell sees exactly the problems of its solo run; the dynamics noise differs,
     # so the figures agree statistically (here: both decode everything).
-    solo = evaluate_sparse(512, 16, 4, 3, 8, num_problems=32, seed=1)
+    solo = evaluate_sparse(512, 64, 6, 3, 8, num_problems=32, seed=1)
     assert solo["accuracy"] == out[3]["accuracy"] == 1.0
 
 
@@ -415,3 +433,19 @@ def test_shared_vs_per_problem_codebooks():
     assert torch.equal(p.x, sbc.multibind(truth, 16))
     r = evaluate_sparse(256, 16, 2, 2, 6, num_problems=8, seed=1, shared_codebooks=False)
     assert r["accuracy"] == 1.0
+
+
+def test_benchmark_quick_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "resonator.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, cwd=root,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "identical next state: True" in out.stdout
+    assert "same result up to sign(0): True" in out.stdout
+    assert "time to solution" in out.stdout

@@ -216,3 +216,18 @@ def test_peer_torchhd_bsbc_bind_inverse_similarity():
     )
     sim = a.dot_similarity(b).as_subclass(torch.Tensor)
     assert torch.equal(sim, sbc.overlap(ta, tb).to(sim.dtype))
+
+
+def test_cpu_fast_path_equals_general_rank_path():
+    # thin() resolves unique maxima on CPU with a dot product and only ranks tied segments;
+    # other devices rank every segment. Both must pick the same offsets from the same draws.
+    acc = torch.randint(0, 4, (50, 20, 9), generator=gen(20)).float()  # many ties
+    got = sbc.thin(acc, generator=gen(21))
+    g = gen(21)
+    top = acc.amax(-1, keepdim=True)
+    tie8 = (acc == top).view(torch.uint8)
+    count = tie8.sum(-1, dtype=torch.int32)
+    u = torch.rand(count.shape, generator=g, dtype=torch.float64)
+    rank = torch.minimum((u * count).to(torch.int32), count - 1)
+    assert torch.equal(got, sbc._rank_position(tie8, rank).long())
+    assert bool((count > 1).any()) and bool((count == 1).any())

@@ -1,0 +1,100 @@
+"""Krotov & Hopfield (PAPERS.md §3): MNIST test error vs the power n of the dense associative memory.
+
+Grid over n ∈ {2, 3, 4, 6, 8, 12, 20, 30}, each with its m and temperature schedule from the
+paper (trainables.dam.POWER_DEFAULTS; n = 4 … 12 are not published and are ours):
+
+    python sweeps/dam_power.py --preset smoke                      # minutes: K = 100, 10 epochs
+    python sweeps/dam_power.py --preset cpu --seeds 3 --max-concurrent 2   # hours on 2 cores
+    python sweeps/dam_power.py --preset paper --seeds 5 --gpus-per-trial 0.25   # GPU preset:
+        # full MNIST (torchvision download), K = 2000, 3000 epochs, batch 1000
+
+The paper's hyper-parameter window search, one n at a time (TPE over T, m, lr, momentum on a
+held-out validation split, ASHA stopping poor trials early):
+
+    python sweeps/dam_power.py --search tpe --set power=3 --preset cpu --num-samples 30
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
+
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: E402
+
+from sweeps.runner import Preset, Sweep, _coerce, main  # noqa: E402
+from trainables.dam import POWER_DEFAULTS, search_window, train_dam_classifier, validate_classifier  # noqa: E402
+
+POWERS = [2, 3, 4, 6, 8, 12, 20, 30]
+
+PRESETS = {
+    "smoke": Preset({"dataset": "mnist_offline", "num_memories": 100, "epochs": 10, "ramp_epochs": 5,
+                     "batch_size": 100, "device": "cpu"}, num_samples=6,
+                    description="offline digits, K = 100, 10 epochs: minutes on 2 cores"),
+    "cpu": Preset({"dataset": "mnist_offline", "num_memories": 1000, "epochs": 600, "ramp_epochs": 100,
+                   "batch_size": 100, "device": "cpu"}, num_samples=30,
+                  description="5,000 offline digits (4,000 train / 1,000 test), K = 1000, 600 epochs, batch "
+                              "100: ~15 min per trial, ~1 h per seed of the 8-power grid on 2 cores"),
+    "paper": Preset({"dataset": "mnist", "download": True, "num_memories": 2000, "epochs": 3000,
+                     "ramp_epochs": 200, "batch_size": 1000, "device": "auto"}, num_samples=30,
+                    description="GPU preset: the paper's recipe on full MNIST (60k/10k, torchvision "
+                                "download), K = 2000, 3000 epochs, batch 1000"),
+}
+
+SPACE = {
+    "power": CategoricalDistribution(POWERS),
+    "temperature": FloatDistribution(20.0, 1000.0, log=True),
+    "temperature_initial": FloatDistribution(20.0, 1000.0, log=True),
+    "temperature_final": FloatDistribution(10.0, 1000.0, log=True),
+    "m": IntDistribution(1, 60),
+    "lr": FloatDistribution(0.001, 0.1, log=True),
+    "momentum": FloatDistribution(0.0, 0.99),
+}
+"""Every axis the grid or a per-n TPE search uses (the grid varies only the power)."""
+
+SWEEP = Sweep(
+    name="dam_power",
+    table="krotov.mnist_power",
+    description="Dense associative memory classifier: test error vs the power n.",
+    trainable=train_dam_classifier,
+    space=SPACE,
+    grid={"power": POWERS},
+    presets=PRESETS,
+    metric="eval_error", mode="min", validate=validate_classifier,
+)
+
+
+def tpe_sweep(power: float) -> Sweep:
+    """The sweep of the paper's window search for one n: TPE over its window
+    (:func:`trainables.dam.search_window`), on the validation split, power fixed."""
+    space = {}
+    for key, (low, high, kind) in search_window(power).items():
+        space[key] = IntDistribution(low, high) if kind == "int" else FloatDistribution(low, high, log=kind == "log")
+    presets = {name: Preset({**p.config, "power": power, "eval_split": "val"}, p.grid, p.num_samples,
+                            p.description + "; validation split") for name, p in PRESETS.items()}
+    return Sweep(name=SWEEP.name, table=SWEEP.table, description=SWEEP.description,
+                 trainable=SWEEP.trainable, space=space, grid={}, presets=presets, metric=SWEEP.metric,
+                 mode=SWEEP.mode, validate=SWEEP.validate)
+
+
+def sweep_for(argv: list[str]) -> Sweep:
+    """``--search tpe`` needs one power (``--set power=N``): it searches that n's window."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--search", default="grid")
+    p.add_argument("--set", action="append", default=[])
+    known, _ = p.parse_known_args(argv)
+    if known.search != "tpe":
+        return SWEEP
+    powers = [_coerce(item.split("=", 1)[1]) for item in known.set if item.startswith("power=")]
+    if not powers:
+        print("error: --search tpe searches one power at a time (the paper's window per n): add "
+              f"--set power=N, N one of {sorted(POWER_DEFAULTS)} or any n >= 1", file=sys.stderr)
+        raise SystemExit(2)
+    power = powers[-1]
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or power < 1:
+        print(f"error: power must be a number >= 1 (got power={power!r})", file=sys.stderr)
+        raise SystemExit(2)
+    return tpe_sweep(power)
+
+
+if __name__ == "__main__":
+    main(sweep_for(sys.argv[1:]))
