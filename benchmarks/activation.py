@@ -7,13 +7,17 @@ disturbed), medians are printed beside. Target (issue 2): ResNet-18 step ratio â
     python benchmarks/activation.py            # GPU if available (bf16 autocast, channels_last)
     python benchmarks/activation.py --quick    # tiny sizes, a few seconds (smoke test)
 
-(The sweep's per-trial overhead benchmark lives in a separate script.)
+The run ends with the sweep's per-trial overhead: 100 no-op trials through the runner vs the
+same evaluations in a plain loop (target <= 0.1 s per trial; ``benchmarks/trial_overhead.py``,
+skipped with ``--no-overhead``).
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -113,6 +117,8 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto", help='"auto", "cpu" or "cuda"')
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: on a shared CPU, thread barriers swamp small ops)")
+    parser.add_argument("--no-overhead", action="store_true",
+                        help="skip the per-trial overhead measurement")
     args = parser.parse_args(argv)
 
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
@@ -135,6 +141,12 @@ def main(argv=None) -> None:
     report(f"ResNet-18 (CIFAR, width {width}) training step, batch {batch}"
            f"{', bf16 autocast + channels_last' if amp else ', fp32'} (SGD step included):",
            resnet18_steps(batch, width, device, amp, channels_last, warmup, repeats), TARGET_STEP_RATIO)
+    if not args.no_overhead:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from trial_overhead import trial_overhead
+
+        print("\nsweep per-trial overhead (Ray Tune + Optuna + MLflow vs a plain loop):")
+        trial_overhead(10 if args.quick else 100)
 
 
 if __name__ == "__main__":
