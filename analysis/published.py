@@ -46,3 +46,29 @@ DECISIVENETS_TABLE3 = [
 # DecisiveNets Table 1 multiplication laws (PAPERS.md section 1): mults = A + B / ell.
 R50_C100_MULTS_LAW = (425_394_176, 872_415_232)
 R18_C10_MULTS_LAW = (1_179_648, 3_891_200)
+
+# --- Krotov & Hopfield 2016, dense associative memory (PAPERS.md section 3) -------------------
+# MNIST test error (%) per power n: n = 2 "in the 1.6% range", n = 3 every run below 1.6%; the
+# slides' per-n errors (n = 2, 3, 20, 30) were not recoverable. Text, not numbers, where the
+# paper gives a range or a bound.
+KROTOV_MNIST_ERROR = {2: "≈1.6", 3: "<1.6"}
+# Epochs until the test error first falls below 2% (ranges over runs).
+KROTOV_EPOCHS_TO_2PCT = {2: (179, 312), 3: (158, 262)}
+# Feature -> prototype at n = 30: > 40% of memories vote for a single class; for > 8,000 of
+# 10,000 test images no other memory contributes more than 0.9 of the largest contribution.
+KROTOV_N30_SINGLE_CLASS_MIN = 0.40
+KROTOV_N30_SINGLE_CONTRIBUTOR_MIN = 0.80
+KROTOV_NUMPY_REPRO_ERROR = 2.48  # public NumPy reproduction, K = 100, n = 20 (%)
+# Perfect-recall capacity at N = 100 (formula N^(n-1) / (2 (2n-3)!! ln N)), as the paper prints.
+KROTOV_CAPACITY_N100 = {2: 11, 3: 360, 4: 7240}
+# N = 100, K = 2000 random starts: n = 2, 3 end in spurious states; from n = 5 on every start
+# converges to a stored memory.
+KROTOV_RANDOM_STARTS = {2: "spurious", 3: "spurious", 5: "all recalled"}
+# Slides: adversarial images generated against row n, classified by column n (error rate, %).
+KROTOV_ADVERSARIAL = {(2, 2): 100.0, (2, 8): 32.0, (8, 2): 57.0, (8, 8): 100.0}
+
+# --- Gripon & Berrou 2011, clique networks (PAPERS.md section 4) ------------------------------
+# The classic setting: c = 8 clusters of l = 256 neurons, c_e = 4 erased, up to ~30,000 messages,
+# 4 iterations; density d = 1 - (1 - 1/l^2)^M, one-iteration error
+# P_e = 1 - (1 - d^(c - c_e))^(c_e (l - 1)) (dham_core.clique_memory holds both formulas).
+GRIPON_CLASSIC = {"clusters": 8, "neurons_per_cluster": 256, "erased": 4, "iterations": 4}

@@ -45,6 +45,22 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
 
+def ensure_experiment(mlflow_client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created if needed.
+
+    With a SQLite store, artifacts go next to the database (``<db dir>/mlruns``) rather than
+    MLflow's default ``./mlruns`` of the current directory, which under ``ray job submit`` is
+    a temporary copy of the working dir."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    uri = mlflow_client.tracking_uri
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri[len("sqlite:///"):]).parent / "mlruns" / name).as_uri()
+    return mlflow_client.create_experiment(name, artifact_location=location)
+
+
 def client(tracking_uri: str | None = None) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
 

@@ -457,9 +457,7 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
 
     preset = sweep.presets[args.preset]
     client = store.client(tracking_uri)
-    experiment = client.get_experiment_by_name(sweep.name)
-    experiment_id = (experiment.experiment_id if experiment
-                     else client.create_experiment(sweep.name))
+    experiment_id = store.ensure_experiment(client, sweep.name)
     num_samples = len(points) if args.search == "grid" else (args.num_samples or preset.num_samples)
     plan = plan_hash(sweep, args, fixed, points)
     driver = f"{socket.gethostname()}:{os.getpid()}"

@@ -64,8 +64,7 @@ def main(argv=None) -> str:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     client = store.client(uri)
-    experiment = client.get_experiment_by_name("scaling")
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment("scaling")
+    experiment_id = store.ensure_experiment(client, "scaling")
     parent_id = client.create_run(
         experiment_id, run_name="scaling",
         tags={store.TAG_ROLE: store.ROLE_PARENT, store.TAG_SWEEP: "scaling",

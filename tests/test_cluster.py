@@ -78,6 +78,10 @@ def test_ray_job_submit_same_result_same_store(head, tmp_path):
     client = store.client(uri)
     parent = store.find_parent_run(client, "noop")
     assert parent.data.tags[store.TAG_GIT_COMMIT] == "test-commit"
+    # artifacts land beside the store, not in the job's temporary copy of the working dir
+    assert client.get_experiment_by_name("noop").artifact_location.startswith(
+        (tmp_path / "mlruns").as_uri())
+    assert any(a.path.endswith(".md") for a in client.list_artifacts(parent.info.run_id, "tables"))
     runs = store.child_runs(client, parent)
     assert len(runs) == 6 and all(r.info.status == "FINISHED" for r in runs)
 
