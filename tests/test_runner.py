@@ -93,3 +93,12 @@ def test_grid_sweep_end_to_end_parent_child_layout(sweep_env, tmp_path):
     tpe_parent = store.find_parent_run(client, "noop")
     assert tpe_parent.data.tags[store.TAG_SEARCH] == "tpe"
     assert len(store.trials_frame(client, tpe_parent)) == 4
+
+
+def test_credentials_are_redacted_from_logged_params():
+    from sweeps.runner import redact
+
+    assert redact("postgresql://bob:s3cret@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
+    assert redact("https://user:tok@mlflow.example/x") == "https://user:***@mlflow.example/x"
+    assert redact("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
+    assert redact("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
