@@ -27,9 +27,9 @@ SWEEP = Sweep(
     space={"attack_mode": CategoricalDistribution(list(ATTACK_MODES))},
     grid={"attack_mode": ["scaled"]},
     presets={
-        "smoke": Preset({"num_memories": 50, "epochs": 5, "ramp_epochs": 3, "attack_images": 50,
-                         "attack_steps": 50, "device": "cpu"}, num_samples=2,
-                        description="K = 50, 5 epochs, 50 attacked images: about a minute"),
+        "smoke": Preset({"num_memories": 50, "epochs": 8, "ramp_epochs": 4, "lr": 0.04, "attack_images": 50,
+                         "attack_steps": 50, "attack_step_size": 0.05, "device": "cpu"}, num_samples=2,
+                        description="K = 50, 8 epochs, 50 attacked images: about a minute"),
         "cpu": Preset({"num_memories": 500, "epochs": 300, "ramp_epochs": 100, "attack_images": 500,
                        "attack_steps": 300, "device": "cpu"}, num_samples=2,
                       description="offline digits, K = 500, 300 epochs, 500 attacked images"),

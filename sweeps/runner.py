@@ -39,7 +39,7 @@ from typing import Callable
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # periodic status table, not a box per result
 # Local experiment-state snapshots cost ~10 ms; the warning about their frequency is noise here.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
@@ -516,6 +516,10 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
                 failure_config=tune.FailureConfig(max_failures=args.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1))
 
+    if args.search == "grid":
+        # Tune lets a searcher keep only one trial pending (it would suggest blind otherwise);
+        # a grid's points are all known, so let trials queue up to fill free slots at once.
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "16")
     started = time.time()
     status = "FAILED"
     try:

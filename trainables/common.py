@@ -3,6 +3,7 @@ test-only fault injection (config key ``_fault``) that the fault-tolerance tests
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import tempfile
@@ -55,6 +56,10 @@ def check_finite(metrics: dict) -> None:
     if bad:
         raise FloatingPointError(f"non-finite {', '.join(f'{k}={metrics[k]}' for k in bad)} "
                                  f"at epoch {metrics.get('epoch')}")
+
+
+# One INFO line per checkpoint from every trial drowns the sweep's status table.
+logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
 
 def report(metrics: dict, state: dict | None = None) -> None:
