@@ -1,7 +1,7 @@
 """The shared runner: grid enumeration, validation before launch, Ray Tune x Optuna, MLflow layout."""
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.distributions import FloatDistribution
 
 from analysis import store
 from conftest import run_script
