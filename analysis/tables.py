@@ -78,6 +78,8 @@ TABLES: dict[str, TableSpec] = {
 # files being the Markdown/Parquet/PNG paths it wrote; report() prints and logs them.
 REPORTERS: dict[str, str] = {
     "platform.scaling": "analysis.platform:scaling_report",
+    "resonator.capacity": "analysis.resonator:capacity_report",
+    "resonator.vs_dense": "analysis.resonator:vs_dense_report",
     "krotov.mnist_power": "analysis.dam:report_power",
     "krotov.capacity": "analysis.dam:report_capacity",
     "krotov.adversarial": "analysis.dam:report_adversarial",

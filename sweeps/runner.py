@@ -68,7 +68,9 @@ class Preset:
     config: dict
     """Fixed values merged into every trial's config (epochs, model size, dataset, ...)."""
     grid: dict[str, list] | None = None
-    """Replaces some of the sweep's grid axes for this preset (e.g. fewer cells for smoke)."""
+    """Replaces the sweep's grid for this preset (e.g. fewer cells for smoke)."""
+    space: dict[str, BaseDistribution] | None = None
+    """Replaces the sweep's TPE space for this preset (other axes then come from ``config``)."""
     num_samples: int = 20
     """Default number of TPE trials."""
     description: str = ""
@@ -185,18 +187,39 @@ def fixed_config(sweep: Sweep, args) -> dict:
     return config
 
 
-def grid_points(sweep: Sweep, preset: Preset, seeds: int) -> list[dict]:
-    """Every grid cell once per seed, as Optuna-enqueueable points."""
-    axes = dict(sweep.grid)
-    axes.update(preset.grid or {})
+def pinned(args) -> set[str]:
+    """Keys given with ``--set``: they pin their axis (no longer searched or gridded)."""
+    return {item.split("=", 1)[0] for item in args.set}
+
+
+def distributions(sweep: Sweep, preset: Preset) -> dict[str, BaseDistribution]:
+    return {**sweep.space, **(preset.space or {})}
+
+
+def search_space(sweep: Sweep, preset: Preset, pins: set[str] = frozenset()
+                 ) -> dict[str, BaseDistribution]:
+    """TPE's space: the preset's (if it has one) or the sweep's, less the ``--set`` keys.
+    A searched key's value comes from the searcher, whatever the preset's config says."""
+    space = preset.space if preset.space is not None else sweep.space
+    return {k: d for k, d in space.items() if k not in pins}
+
+
+def grid_points(sweep: Sweep, preset: Preset, seeds: int, pins: set[str] = frozenset()
+                ) -> list[dict]:
+    """Every grid cell once per seed, as Optuna-enqueueable points: the preset's grid (if it
+    has one) or the sweep's, less the ``--set`` keys. A grid axis's value comes from the grid,
+    whatever the preset's config says."""
+    axes = preset.grid if preset.grid is not None else sweep.grid
+    axes = {k: v for k, v in axes.items() if k not in pins}
+    dists = distributions(sweep, preset)
     for key, values in axes.items():
-        if key not in sweep.space:
+        if key not in dists:
             raise ValueError(f"grid axis {key!r} is not in the search space "
-                             f"({', '.join(sweep.space)})")
+                             f"({', '.join(dists)})")
         for v in values:
-            if not in_space(sweep.space[key], v):
+            if not in_space(dists[key], v):
                 raise ValueError(f"grid value {key}={v!r} lies outside its search space "
-                                 f"{sweep.space[key]}")
+                                 f"{dists[key]}")
     keys = list(axes)
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
     return [{**cell, "seed": seed} for seed in range(seeds) for cell in cells]
@@ -227,11 +250,11 @@ def planned_configs(sweep: Sweep, args) -> tuple[dict, list[dict]]:
     fixed = fixed_config(sweep, args)
     preset = sweep.presets[args.preset]
     if args.search == "grid":
-        points = grid_points(sweep, preset, args.seeds)
+        points = grid_points(sweep, preset, args.seeds, pinned(args))
         to_check = points
     else:
         points = []
-        to_check = space_corners(sweep.space)
+        to_check = space_corners(search_space(sweep, preset, pinned(args)))
         fixed.setdefault("seed", 0)
     for point in to_check:
         sweep.validate({**fixed, **point})
@@ -304,7 +327,7 @@ def check_cluster_gpus(gpus_per_trial: float) -> None:
                          f"(largest node has {max(per_node, default=0):g})")
 
 
-def make_searcher(sweep: Sweep, args, points: list[dict], study_name: str):
+def make_searcher(sweep: Sweep, args, fixed: dict, points: list[dict], study_name: str):
     from ray.tune.search.optuna import OptunaSearch
 
     class GridSearch(OptunaSearch):
@@ -336,10 +359,12 @@ def make_searcher(sweep: Sweep, args, points: list[dict], study_name: str):
     common = dict(metric=sweep.metric, mode=sweep.mode, study_name=study_name, storage=storage,
                   sampler=optuna.samplers.TPESampler(seed=0))
     if not points:
-        return OptunaSearch(space=dict(sweep.space), **common)
+        return OptunaSearch(space=search_space(sweep, sweep.presets[args.preset], pinned(args)),
+                            **common)
     # Grid: only the grid's axes (plus the seed) form the space, so Optuna samples nothing
     # beyond the enqueued values; they keep the sweep's distributions for TPE warm starts.
-    space = {k: sweep.space[k] for k in points[0] if k != "seed"}
+    dists = distributions(sweep, sweep.presets[args.preset])
+    space = {k: dists[k] for k in points[0] if k != "seed"}
     space["seed"] = CategoricalDistribution(sorted({p["seed"] for p in points}))
     return GridSearch(points, space=space, **common)
 
@@ -508,7 +533,7 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
             trainable,
             param_space=fixed,
             tune_config=tune.TuneConfig(
-                search_alg=make_searcher(sweep, args, points, study_name), scheduler=scheduler,
+                search_alg=make_searcher(sweep, args, fixed, points, study_name), scheduler=scheduler,
                 num_samples=num_samples, max_concurrent_trials=args.max_concurrent,
                 reuse_actors=True),
             run_config=tune.RunConfig(

@@ -8,6 +8,7 @@ import ray
 from sweeps import c as c_sweep
 from sweeps import ell as ell_sweep
 from sweeps import noop
+from sweeps import resonator_capacity, resonator_vs_dense
 from sweeps import temperature
 from sweeps.runner import main
 
@@ -39,6 +40,12 @@ BAD_INPUTS = [
     (temperature.SWEEP, ["--search", "tpe", "--seeds", "3"], "--seeds applies to --search grid"),
     (temperature.SWEEP, ["--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
     (noop.SWEEP, ["--search", "tpe", "--num-samples", "0"], "--num-samples must be >= 1"),
+    (resonator_capacity.SWEEP, ["--set", "k=60"], "k=60"),
+    (resonator_capacity.SWEEP, ["--set", "a=100"], "a must satisfy 1 <= a <= M"),
+    (resonator_capacity.SWEEP, ["--set", "V=1"], "V must be"),
+    (resonator_capacity.SWEEP, ["--set", "M=[1,5]", "--set", "a=1"], "M must be"),
+    (resonator_vs_dense.SWEEP, ["--set", "max_it=0"], "max_it must be an integer >= 1"),
+    (resonator_vs_dense.SWEEP, ["--set", "kind=quantum"], "kind"),
 ]
 
 

@@ -1,0 +1,181 @@
+"""Resonator figures from MLflow (thesis Figs 3.4-3.7): accuracy and iterations vs problem size,
+sparse vs dense, and the (k, a) Pareto front of a multi-objective TPE sweep.
+
+Each trial of these sweeps is a pack that reports one MLflow step per cell, so
+``store.trial_histories`` gives one row per cell.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import store
+
+CELL = ["kind", "D", "k", "a", "V", "M", "problem_size"]
+OUT = ["accuracy", "iters_mean", "iters_median", "iters_p95", "converged_frac",
+       "seconds_per_problem"]
+
+
+def cells_frame(client, parent) -> pd.DataFrame:
+    frame = store.trial_histories(client, parent)
+    if frame.empty:
+        return frame
+    frame = frame[frame["status"] == "FINISHED"].copy()
+    if "kind" not in frame:
+        frame["kind"] = "sparse"
+    for col in ("k", "a"):
+        if col not in frame:
+            frame[col] = float("nan")
+        frame[col] = frame[col].astype(float)
+        frame.loc[frame["kind"] == "dense", col] = float("nan")  # the dense network has no k, a
+    return frame
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds of each cell's outputs (n = number of seeds)."""
+    keys = [c for c in CELL if c in frame]
+    out = [c for c in OUT if c in frame]
+    grouped = frame.groupby(keys, dropna=False)[out]
+    table = grouped.mean().reset_index()
+    table["n"] = grouped.size().values
+    return table.sort_values(keys, ignore_index=True)
+
+
+def pareto_front(frame: pd.DataFrame) -> pd.Series:
+    """True for cells no other cell beats on both accuracy (higher) and iterations (lower)."""
+    acc, it = frame["accuracy"].to_numpy(), frame["iters_mean"].to_numpy()
+    return pd.Series([not ((acc >= acc[i]) & (it <= it[i]) & ((acc > acc[i]) | (it < it[i]))).any()
+                      for i in range(len(frame))], index=frame.index)
+
+
+def _markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:
+    cols = [c for c in CELL + OUT + ["n"] if c in table]
+    lines = [f"### {title}", "", *notes, "", "| " + " | ".join(cols) + " |",
+             "|" + "---|" * len(cols)]
+    for _, r in table.iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            cells.append(_fmt(c, v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(column: str, v) -> str:
+    if not isinstance(v, float):
+        return str(v)
+    if pd.isna(v):
+        return "—"
+    if column == "problem_size":
+        return f"{v:.3g}"
+    if v.is_integer():
+        return f"{int(v):,}"
+    return f"{v:.3g}" if abs(v) >= 1000 else f"{v:.3f}"
+
+
+def _plot_vs_size(table: pd.DataFrame, series: list[str], path: Path, title: str,
+                  panels=("accuracy", "iters_mean")) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2))
+    for label, group in table.groupby(series, dropna=False):
+        label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in zip(series, label if isinstance(label, tuple) else (label,))
+                          if not (isinstance(v, float) and pd.isna(v)))
+        group = group.sort_values("problem_size")
+        for ax, metric in zip(axes, panels):
+            ax.plot(group["problem_size"], group[metric], "o-", label=label, ms=3)
+    for ax, metric in zip(axes, panels):
+        ax.set_xscale("log")
+        if metric != "accuracy":
+            ax.set_yscale("log")
+        ax.set(xlabel="problem size M^V", ylabel=metric)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _write(table: pd.DataFrame, markdown: str, stem: Path) -> list[Path]:
+    stem.with_suffix(".md").write_text(markdown)
+    table.to_parquet(stem.with_suffix(".parquet"), engine="pyarrow", index=False)
+    return [stem.with_suffix(".md"), stem.with_suffix(".parquet")]
+
+
+def capacity_report(client, parent, stem: Path):
+    frame = cells_frame(client, parent)
+    if frame.empty:
+        return "### Resonator capacity: no finished trials\n", []
+    table = summarise(frame)
+    notes = ["Thesis (Figs 3.4-3.6): accuracy 1.0 up to M^V > 1e9 with suitable D, k, a; larger k "
+             "is more accurate; at D = 1280, k = 40, V = 2/M = 32 decodes every input and "
+             "V = 3/M = 10 does not. Means over seeds; iterations count max_it for unconverged "
+             "problems."]
+    files = []
+    if parent.data.tags.get(store.TAG_SEARCH) == "tpe":
+        table["pareto"] = pareto_front(table)
+        notes.append(f"Pareto-optimal (k, a): {int(table['pareto'].sum())} of {len(table)} "
+                     "points (accuracy up, iterations down).")
+        _plot_pareto(table, stem.with_name(stem.name + "-pareto.png"))
+        files.append(stem.with_name(stem.name + "-pareto.png"))
+    markdown = _markdown(table, "Sparse resonator: accuracy and iterations vs problem size", notes)
+    _plot_vs_size(table, ["D", "k", "a", "V"], stem.with_suffix(".png"),
+                  "Sparse resonator capacity (thesis Figs 3.4-3.6)")
+    return markdown, _write(table, markdown, stem) + [stem.with_suffix(".png")] + files
+
+
+def _plot_pareto(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(table["iters_mean"], table["accuracy"], c="lightgrey", label="trials")
+    front = table[table["pareto"]].sort_values("iters_mean")
+    ax.plot(front["iters_mean"], front["accuracy"], "o-", color="C3", label="Pareto front")
+    for _, r in front.iterrows():
+        ax.annotate(f"k={r['k']:g}, a={r['a']:g}", (r["iters_mean"], r["accuracy"]), fontsize=7)
+    ax.set(xlabel="mean iterations", ylabel="accuracy", xscale="log",
+           title="(k, a) trade-off, multi-objective TPE")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def vs_dense_report(client, parent, stem: Path):
+    frame = cells_frame(client, parent)
+    if frame.empty:
+        return "### Sparse vs dense: no finished trials\n", []
+    table = summarise(frame)
+    sparse = table[table["kind"] == "sparse"].set_index("problem_size")
+    dense = table[table["kind"] == "dense"].set_index("problem_size")
+    both = sparse.index.intersection(dense.index)
+    ratio = pd.DataFrame({
+        "problem_size": both,
+        "iters_dense_over_sparse": (dense.loc[both, "iters_mean"] /
+                                    sparse.loc[both, "iters_mean"]).values,
+        "time_dense_over_sparse": (dense.loc[both, "seconds_per_problem"] /
+                                   sparse.loc[both, "seconds_per_problem"]).values,
+        "acc_sparse": sparse.loc[both, "accuracy"].values,
+        "acc_dense": dense.loc[both, "accuracy"].values})
+    notes = ["Thesis (Fig 3.7, D = 512, k = 64): the sparse network needs about 2x the iterations "
+             "of the dense one for small problems, fewer from M^V > 1e7, >= 10x fewer at 1e9.",
+             "", "| M^V | dense/sparse iterations | dense/sparse time | acc sparse | acc dense |",
+             "|---|---|---|---|---|"]
+    notes += [f"| {r.problem_size:.3g} | {r.iters_dense_over_sparse:.2f} | "
+              f"{r.time_dense_over_sparse:.2f} | {r.acc_sparse:.3f} | {r.acc_dense:.3f} |"
+              for r in ratio.itertuples()]
+    markdown = _markdown(table, "Sparse vs dense resonator", notes)
+    _plot_vs_size(table, ["kind"], stem.with_suffix(".png"),
+                  "Sparse vs dense resonator, D = 512, k = 64 (thesis Fig 3.7)",
+                  panels=("accuracy", "iters_mean", "seconds_per_problem"))
+    return markdown, _write(table, markdown, stem) + [stem.with_suffix(".png")]

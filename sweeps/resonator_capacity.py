@@ -1,0 +1,74 @@
+"""Sparse resonator capacity (thesis Figs 3.4-3.6): accuracy and iterations vs problem size M^V.
+
+    python sweeps/resonator_capacity.py --preset smoke      # minutes on a CPU
+    python sweeps/resonator_capacity.py --preset fig3.4     # k grid at D = 1024, M^V 1e2..1e9 (GPU)
+    python sweeps/resonator_capacity.py --preset claims     # the thesis's D = 1280 statements
+    python sweeps/resonator_capacity.py --preset pareto --search tpe --num-samples 40 \\
+        --set M=100                                          # (k, a) Pareto front at one size
+
+A trial is a pack: the list-valued ``M`` (and ``a``, ``seed``) of the preset are evaluated
+inside one trial, vectorised where shapes agree (``trainables.resonator``). ``--search tpe`` is
+a multi-objective Optuna search maximising accuracy and minimising mean iterations over
+(``k``, ``a``) at the preset's D, V and M (``pareto``; ``--search grid`` with that preset
+gives the grid to warm-start it from). ``--set KEY=VALUE`` pins a key (it leaves the grid).
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
+
+from optuna.distributions import CategoricalDistribution, IntDistribution  # noqa: E402
+
+from sweeps.runner import Preset, Sweep, main  # noqa: E402
+from trainables.resonator import train_resonator_pack, validate  # noqa: E402
+
+# M per factor so that M^V spans 1e2 .. 1e9 (V = 3) and 1e2 .. 1e9 (V = 2).
+M_V3 = [5, 10, 22, 46, 100, 215, 464, 1000]
+M_V2 = [10, 32, 100, 316, 1000, 3162, 10000, 31623]
+A_GRID = [1, 2, 3, 5, 8, 13, 21]
+
+SWEEP = Sweep(
+    name="resonator_capacity",
+    table="resonator.capacity",
+    description="Sparse resonator accuracy/iterations vs problem size.",
+    trainable=train_resonator_pack,
+    space={"D": CategoricalDistribution([512, 1024, 1280, 2048]),
+           "k": CategoricalDistribution([16, 32, 40, 64, 128, 256]),
+           "V": CategoricalDistribution([2, 3]),
+           "a": IntDistribution(1, 64)},
+    grid={"D": [1024], "k": [16, 32, 64, 128], "V": [3]},
+    presets={
+        "smoke": Preset({"V": 3, "M": [5, 10, 22, 46], "a": 5, "num_problems": 64},
+                        grid={"D": [1024, 2048], "k": [32, 64]},
+                        description="M^V up to 1e5, 64 problems per cell: minutes on 2 cores"),
+        "cpu": Preset({"V": 3, "M": M_V3[:6], "a": [3, 5, 8], "num_problems": 256},
+                      grid={"D": [1024, 2048], "k": [32, 64, 128]},
+                      description="M^V up to 1e7 at the thesis's max_it: about an hour on 2 cores"),
+        "fig3.4": Preset({"V": 3, "M": M_V3, "a": [3, 5, 8], "num_problems": 256},
+                         grid={"D": [1024], "k": [16, 32, 64, 128]},
+                         description="Fig 3.4, k grid at D = 1024 up to M^V = 1e9: GPU"),
+        "fig3.5": Preset({"V": 3, "M": M_V3, "a": [3, 5, 8], "num_problems": 256},
+                         grid={"D": [2048], "k": [32, 64, 128, 256]},
+                         description="Fig 3.5, k grid at D = 2048 up to M^V = 1e9: GPU"),
+        "fig3.6": Preset({"V": 3, "M": M_V3, "num_problems": 256, "k": 64},
+                         grid={"D": [1024], "a": A_GRID},
+                         description="Fig 3.6, a grid at D = 1024, k = 64: GPU"),
+        "v2": Preset({"M": M_V2, "a": [3, 5, 8], "num_problems": 256},
+                     grid={"D": [1024, 2048], "k": [32, 64], "V": [2]},
+                     description="V = 2, M^V up to 1e9: GPU"),
+        "claims": Preset({"D": 1280, "M": [10, 32], "a": [2, 3, 5, 8], "num_problems": 256,
+                          "patience": 2},
+                         grid={"V": [2, 3], "k": [40, 64]},
+                         description="D = 1280: V=2/M=32 and V=3/M=10 at k = 40 and 64"),
+        "pareto": Preset({"D": 1024, "V": 3, "M": 46, "num_problems": 128},
+                         grid={"k": [16, 32, 64, 128], "a": [2, 5, 8]},
+                         space={"k": CategoricalDistribution([16, 32, 64, 128]),
+                                "a": IntDistribution(1, 32)}, num_samples=30,
+                         description="TPE over (k, a) at one D, V, M"),
+    },
+    metric=["accuracy", "iters_mean"], mode=["max", "min"], max_t_key=None,
+    validate=validate,
+)
+
+if __name__ == "__main__":
+    main(SWEEP)

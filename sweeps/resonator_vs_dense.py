@@ -1,0 +1,40 @@
+"""Sparse vs dense resonator (thesis Fig 3.7): iterations and wall time vs problem size at
+D = 512, k = 64.
+
+    python sweeps/resonator_vs_dense.py --preset smoke
+    python sweeps/resonator_vs_dense.py --preset paper --gpus-per-trial 1
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
+
+from optuna.distributions import CategoricalDistribution  # noqa: E402
+
+from sweeps.resonator_capacity import M_V3  # noqa: E402
+from sweeps.runner import Preset, Sweep, main  # noqa: E402
+from trainables.resonator import train_resonator_pack, validate  # noqa: E402
+
+FIXED = {"D": 512, "k": 64, "V": 3, "a": 5}
+
+SWEEP = Sweep(
+    name="resonator_vs_dense",
+    table="resonator.vs_dense",
+    description="Sparse vs dense resonator at D = 512, k = 64.",
+    trainable=train_resonator_pack,
+    space={"kind": CategoricalDistribution(["sparse", "dense"])},
+    grid={"kind": ["sparse", "dense"]},
+    presets={
+        "smoke": Preset({**FIXED, "M": [5, 10, 22], "num_problems": 64},
+                        description="M^V up to 1e4: a minute on 2 cores"),
+        "cpu": Preset({**FIXED, "M": M_V3[:5], "num_problems": 256},
+                      description="M^V up to 1e6: tens of minutes on 2 cores"),
+        "paper": Preset({**FIXED, "M": M_V3, "num_problems": 256},
+                        description="Fig 3.7, M^V up to 1e9: GPU"),
+    },
+    metric=["accuracy", "iters_mean"], mode=["max", "min"], max_t_key=None,
+    validate=validate,
+)
+
+if __name__ == "__main__":
+    main(SWEEP)
