@@ -296,6 +296,17 @@ def test_dense_converged_problem_is_a_fixed_point():
         assert T == 1 or not torch.equal(H[T - 1, b], H[T - 2, b])
 
 
+def test_dense_decode_accepts_pairwise_sign_flips():
+    # (−a) ⊙ (−b) ⊙ c = a ⊙ b ⊙ c: a fixed point the network can reach; it decodes to (i, j, h).
+    p = dense_problems(256, 3, 12, 4, generator=gen(25))
+    truth = p.codebooks[0, torch.arange(3), p.indices]  # (B, V, D)
+    flipped = truth * torch.tensor([-1.0, -1.0, 1.0])[:, None]
+    assert torch.equal(flipped.prod(1), p.x)
+    net = DenseResonator(p.codebooks)
+    assert torch.equal(net._decode(flipped, torch.zeros(4, dtype=torch.long)), p.indices)
+    assert torch.equal(net.step(p.x, flipped), flipped)  # and it is a fixed point
+
+
 def test_peer_torchhd_resonator_step_equals_dense_parallel_step():
     D, V, M, B = 500, 3, 7, 4
     A = random_bipolar((V, M, D), generator=gen(23))
