@@ -26,7 +26,8 @@ from sweeps import runner  # noqa: E402
 # workload name -> (sweep module, runner flags fixing the work, problems per trial or None)
 WORKLOADS = {
     "dham": ("sweeps.ell", ["--preset", "smoke", "--seeds", "2", "--set", "epochs=1"], None),
-    "resonator": ("sweeps.resonator_capacity", ["--preset", "scaling"], "problems_done"),
+    "resonator": ("sweeps.resonator_capacity", ["--preset", "scaling", "--seeds", "2"],
+                  "problems_done"),
 }
 
 
