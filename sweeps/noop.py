@@ -27,6 +27,7 @@ SWEEP = Sweep(
              "bench": Preset({"epochs": 1, "checkpoint": False},
                              grid={"x": [i / 50 for i in range(100)], "y": [0.0]})},
     metric="score", mode="max", validate=validate,
+    log_checkpoint=True,  # exercises the checkpoint-as-artifact path (tiny: {"epoch": n})
 )
 
 if __name__ == "__main__":

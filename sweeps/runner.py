@@ -101,6 +101,9 @@ class Sweep:
     """ASHA's time axis (one Tune iteration = one epoch for the training trainables)."""
     max_t_key: str | None = "epochs"
     """Config key holding the number of iterations a trial runs (ASHA's ``max_t``)."""
+    log_checkpoint: bool = False
+    """Log each finished trial's last checkpoint as an MLflow artifact (``checkpoint/``), for
+    analyses that need the trained state (e.g. memories drawn as images)."""
     description: str = ""
 
 
@@ -522,7 +525,8 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
               f"{num_samples} trials; MLflow parent run {parent_id} at {redact(tracking_uri)}")
         callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
                                        Path(args.storage_path) / tune_dir
-                                       / "mlflow_undelivered.jsonl")
+                                       / "mlflow_undelivered.jsonl",
+                                       log_checkpoint=sweep.log_checkpoint)
         scheduler = None
         if args.search == "tpe" and isinstance(sweep.metric, str) and sweep.max_t_key:
             scheduler = ASHAScheduler(metric=sweep.metric, mode=sweep.mode,

@@ -63,8 +63,10 @@ class MLflowTrialCallback(Callback):
     """
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str,
-                 undelivered_path: str | os.PathLike, retry_s: float = 2.0):
+                 undelivered_path: str | os.PathLike, retry_s: float = 2.0,
+                 log_checkpoint: bool = False):
         self.tracking_uri = tracking_uri
+        self.log_checkpoint = log_checkpoint
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.undelivered_path = Path(undelivered_path)
@@ -123,6 +125,8 @@ class MLflowTrialCallback(Callback):
         elif kind == "retry":
             self.client.set_tag(run_id, "sweep.retries", str(payload["retries"]))
         elif kind == "complete":
+            if payload.get("checkpoint"):
+                self.client.log_artifacts(run_id, payload["checkpoint"], "checkpoint")
             self.client.set_terminated(run_id, status="FINISHED")
         elif kind == "error":
             self.client.set_tag(run_id, store.TAG_STATUS_REASON, payload["reason"][-5000:])
@@ -168,7 +172,11 @@ class MLflowTrialCallback(Callback):
         self._put("retry", trial, retries=trial.run_metadata.num_failures)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._put("complete", trial)
+        checkpoint = None
+        if self.log_checkpoint and trial.checkpoint is not None:
+            path = trial.checkpoint.path  # local or shared file system (see --storage-path)
+            checkpoint = path if os.path.isdir(path) else None
+        self._put("complete", trial, checkpoint=checkpoint)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._put("error", trial, reason=_error_text(trial))

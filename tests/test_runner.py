@@ -72,6 +72,11 @@ def test_grid_sweep_end_to_end_parent_child_layout(sweep_env, tmp_path):
     assert list(hist["step"]) == [1, 2, 3]
     row = trials.iloc[0]
     assert row["score"] == pytest.approx(noop_objective(row["x"], row["y"], 3))
+    # the last checkpoint of each trial is an artifact of its run, loadable with weights_only
+    import torch
+
+    path = client.download_artifacts(trials["run_id"][0], "checkpoint/state.pt", str(tmp_path))
+    assert torch.load(path, weights_only=True) == {"epoch": 3}
     # exactly one parent in the experiment; all children point at it
     experiment = client.get_experiment_by_name("noop")
     everything = client.search_runs([experiment.experiment_id])
