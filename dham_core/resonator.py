@@ -22,7 +22,10 @@ Reading of eqs. 3.4-3.5 (the thesis is ambiguous; both readings are options):
   reproduces its D = 1280 claims. ``similarity="count"`` uses the integer overlap, where
   ``r`` only breaks ties (the text's "w' is an integer vector"); the dynamics is then nearly
   greedy and sticks at wrong fixed points (D = 1024, V = 3, M = 100: < 5% decoded).
-  ``noise`` scales ``r`` (``r ~ U[0, noise)``), default 1.
+  ``noise`` scales ``r`` (``r ~ U[0, noise)``), default 1 (the thesis). It matters: at
+  D = 1024, k = 64, a = 4, M^V = 1e6 the mean iterations were 4265 (noise 1), 1839 (0.5),
+  1214 (0.25), and nothing converged at 2; at D = 1280, M = 10 smaller noise gives more
+  wrong fixed points. Sweeps should treat it like ``a``.
 - ``weights="overlap"`` (default): the kept codewords are bundled with their overlaps ``w'``
   (eq. 3.5 as printed: ``w'_A[m] a_m``); ``weights="noisy"`` bundles with ``w' + r`` (eq. 3.4's
   ``w_A``) — with cosine similarity the noise then dominates and nothing converges.
@@ -82,27 +85,28 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor
 
 from dham_core import sbc
+from dham_core.sbc import _is_int
 
 __all__ = [
-    "ResonatorResult",
-    "SparseResonator",
     "DenseResonator",
     "FactorizationProblems",
-    "sparse_problems",
-    "dense_problems",
+    "ResonatorResult",
+    "SparseResonator",
     "default_max_it",
-    "sign0",
-    "random_bipolar",
-    "evaluate_sparse",
+    "dense_problems",
     "evaluate_dense",
     "evaluate_pack",
+    "evaluate_sparse",
+    "random_bipolar",
+    "sign0",
+    "sparse_problems",
 ]
 
 BUNDLING = ("offset", "matmul")
@@ -157,9 +161,9 @@ def _check_choice(name: str, value, allowed: Sequence) -> None:
 
 
 def _check_patience(patience) -> int:
-    if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
+    if not _is_int(patience) or patience < 1:
         raise ValueError(f"patience must be an integer >= 1 (got patience={patience!r})")
-    return patience
+    return int(patience)
 
 
 def _stack_codebooks(codebooks, what: str) -> Tensor:
@@ -189,7 +193,7 @@ def _check_common(cb: Tensor, what: str, max_it) -> tuple[Tensor, int, int, int]
         raise ValueError(f"V must be >= 2 (got V={V})")
     if M < 2:
         raise ValueError(f"M must be >= 2 (got M={M})")
-    if max_it is not None and (not isinstance(max_it, int) or max_it < 1):
+    if max_it is not None and (not _is_int(max_it) or max_it < 1):
         raise ValueError(f"max_it must be an integer >= 1 (got max_it={max_it!r})")
     return cb, G, V, M
 
@@ -305,9 +309,9 @@ class _Resonator:
             if maxit.shape != (B,) or (B and int(maxit.min()) < 1):
                 raise ValueError(f"max_it must be >= 1 per problem (got shape {tuple(maxit.shape)})")
         else:
-            if not isinstance(max_it, int) or max_it < 1:
+            if not _is_int(max_it) or max_it < 1:
                 raise ValueError(f"max_it must be an integer >= 1 (got max_it={max_it!r})")
-            maxit = torch.full((B,), max_it, dtype=torch.long, device=device)
+            maxit = torch.full((B,), int(max_it), dtype=torch.long, device=device)
         patience = _check_patience(self.patience if patience is None else patience)
         if sync_every is None:
             sync_every = 1 if device.type == "cpu" else 16
@@ -475,8 +479,8 @@ class SparseResonator(_Resonator):
     def _check_a(a, M):
         if isinstance(a, Tensor):
             lo, hi = (int(a.min()), int(a.max())) if a.numel() else (1, 1)
-        elif isinstance(a, int) and not isinstance(a, bool):
-            lo = hi = a
+        elif _is_int(a):
+            lo = hi = int(a)
         else:
             raise ValueError(f"a must be an integer with 1 <= a <= M = {M} (got a={a!r})")
         if lo < 1 or hi > M:
@@ -521,7 +525,8 @@ class SparseResonator(_Resonator):
         return out
 
     def _attention(self, w, a_vec, a_max, generator):
-        """Top-``a`` of ``w' + r`` with ``r ~ U[0,1)^M`` (eq. 3.4): indices and bundling weights."""
+        """Top-``a`` of ``w' + r``, ``r ~ U[0, noise)^M`` (eq. 3.4; ``w'`` in overlap units,
+        ``r`` scaled by ``k`` for "cosine"): indices and bundling weights."""
         r = torch.rand(w.shape, generator=generator, device=w.device, dtype=w.dtype)
         keys = w + r if self._r_scale == 1.0 else w + self._r_scale * r
         top_keys, top_idx = keys.topk(a_max, dim=1)
@@ -653,11 +658,11 @@ class FactorizationProblems:
 
 
 def _check_problem_args(V, M, num_problems):
-    if not isinstance(V, int) or V < 2:
+    if not _is_int(V) or V < 2:
         raise ValueError(f"V must be an integer >= 2 (got V={V!r})")
-    if not isinstance(M, int) or M < 2:
+    if not _is_int(M) or M < 2:
         raise ValueError(f"M must be an integer >= 2 (got M={M!r})")
-    if not isinstance(num_problems, int) or num_problems < 1:
+    if not _is_int(num_problems) or num_problems < 1:
         raise ValueError(f"num_problems must be an integer >= 1 (got num_problems={num_problems!r})")
 
 
@@ -683,7 +688,7 @@ def dense_problems(
     generator: torch.Generator, shared_codebooks: bool = True,
 ) -> FactorizationProblems:
     """Random bipolar problems (same draw order as :func:`sparse_problems`)."""
-    if not isinstance(D, int) or D < 1:
+    if not _is_int(D) or D < 1:
         raise ValueError(f"D must be a positive integer (got D={D!r})")
     _check_problem_args(V, M, num_problems)
     G = 1 if shared_codebooks else num_problems
@@ -713,6 +718,9 @@ def _dynamics_seed(seeds: Sequence[int]) -> int:
 
 def _normalise_cell(cell: dict) -> dict:
     c = dict(cell)
+    for key in ("D", "k", "a", "V", "M", "num_problems", "seed", "max_it", "patience"):
+        if _is_int(c.get(key)):
+            c[key] = int(c[key])  # NumPy integers from a search space -> plain ints
     kind = c.setdefault("kind", "sparse")
     _check_choice("kind", kind, ("sparse", "dense"))
     for key in ("D", "V", "M") + (("k", "a") if kind == "sparse" else ()):
@@ -734,7 +742,7 @@ def _normalise_cell(cell: dict) -> dict:
         sbc.block_length(c["D"], c["k"])
         SparseResonator._check_a(c["a"], c["M"])
     _check_problem_args(c["V"], c["M"], c["num_problems"])
-    if c["max_it"] is not None and (not isinstance(c["max_it"], int) or c["max_it"] < 1):
+    if c["max_it"] is not None and (not _is_int(c["max_it"]) or c["max_it"] < 1):
         raise ValueError(f"max_it must be an integer >= 1 or None (got max_it={c['max_it']!r})")
     return c
 
@@ -786,14 +794,14 @@ def _run_pack(cells: list[dict]) -> list[dict]:
     B = x.shape[0]
     counts = [c["num_problems"] for c in cells]
     maxits = [c["max_it"] if c["max_it"] is not None else default_max_it(M, V) for c in cells]
-    max_it = torch.tensor(sum(([m] * n for m, n in zip(maxits, counts)), []), dtype=torch.long, device=device)
+    max_it = torch.tensor([m for m, n in zip(maxits, counts) for _ in range(n)], dtype=torch.long, device=device)
     gen = torch.Generator(device=device).manual_seed(_dynamics_seed([c["seed"] for c in cells]))
 
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
     if kind == "sparse":
-        a = torch.tensor(sum(([c["a"]] * n for c, n in zip(cells, counts)), []), dtype=torch.long, device=device)
+        a = torch.tensor([c["a"] for c, n in zip(cells, counts) for _ in range(n)], dtype=torch.long, device=device)
         net = SparseResonator(
             cbs, D, int(a.max()), max_it=int(max_it.max()), bundling=c0["bundling"],
             update=c0["update"], weights=c0["weights"], overlap=c0["overlap"],

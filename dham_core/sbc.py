@@ -23,37 +23,44 @@ of the thesis.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "block_length",
-    "random_codebook",
     "bind",
-    "unbind",
-    "multibind",
-    "thin",
+    "block_length",
     "bundle",
-    "weighted_bundle",
     "bundle_accumulator",
-    "overlap",
-    "overlap_table",
-    "overlap_lookup",
-    "to_dense",
     "from_dense",
+    "multibind",
+    "overlap",
+    "overlap_lookup",
+    "overlap_table",
+    "random_codebook",
+    "thin",
+    "to_dense",
+    "unbind",
+    "weighted_bundle",
 ]
 
 
 def block_length(D: int, k: int) -> int:
     """Segment length ``L = D / k``; raises ValueError unless ``k`` divides ``D``."""
-    if not isinstance(D, int) or D < 1:
+    if not _is_int(D) or D < 1:
         raise ValueError(f"D must be a positive integer (got D={D!r})")
-    if not isinstance(k, int) or k < 1:
+    if not _is_int(k) or k < 1:
         raise ValueError(f"k must be a positive integer (got k={k!r})")
     if D % k != 0:
         raise ValueError(f"k must divide D (got D={D}, k={k})")
-    return D // k
+    return int(D) // int(k)
+
+
+def _is_int(x) -> bool:
+    """Python or NumPy integer (not bool): what sweeps hand over."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def random_codebook(
@@ -108,7 +115,7 @@ def thin(acc: Tensor, *, generator: torch.Generator) -> Tensor:
     ties = acc == top
     tie8 = ties.view(torch.uint8)  # bool reductions upcast to int64 (slow); uint8 -> int32 is not
     count = tie8.sum(dim=-1, dtype=torch.int32)  # (..., k), >= 1
-    u = torch.rand(count.shape, generator=generator, device=acc.device, dtype=torch.float64)
+    u = torch.rand(count.shape, generator=generator, device=acc.device, dtype=torch.float32)
     rank = torch.minimum((u * count).to(torch.int32), count - 1)
     if acc.device.type != "cpu":
         return _rank_position(tie8, rank).long()

@@ -4,8 +4,19 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """In-process tests use small tensors: on a shared 2-core CPU a second thread only adds
+    OpenMP barrier waits (subprocess sweeps are unaffected; Ray gives each trial its CPUs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

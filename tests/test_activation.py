@@ -7,14 +7,6 @@ import torch
 from dham_core.activation import DHAMActivation, TemperatureSchedule, dham_modules
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: on a shared 2-core CPU a second thread only adds barrier waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def reference_sigma_t(z: torch.Tensor, ell: int, t: float) -> torch.Tensor:
     """PAPERS.md §1 literally: per group and location, softmax(t·relu(z)) / max(softmax) · relu(z),

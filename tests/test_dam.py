@@ -9,14 +9,6 @@ import torch
 from dham_core import dam
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small tensors on a shared 2-core machine: OpenMP barriers cost more than they save.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # ---------------------------------------------------------------------------------------
 # Classifier forward: the vectorised B×K×C form vs the per-class formula

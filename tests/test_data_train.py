@@ -14,14 +14,6 @@ from dham_core.data import CIFAR_STATS, FASHION_MNIST_STATS, MNIST_STATS, load_d
 from dham_core.train import DHAMConfig, Trainer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: on a shared 2-core CPU a second thread only adds barrier waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def mnist():

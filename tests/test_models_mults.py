@@ -9,14 +9,6 @@ from dham_core.models import build_model
 from dham_core.mults import _conv_measured, analytic_mults, count_mults, layer_counts, main, paper_resnet18_mults
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: on a shared 2-core CPU a second thread only adds barrier waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 ELLS = (1, 2, 4, 8, 16, 32, 64)
 # Table 1 of the paper (PAPERS.md §1), published multiplication columns.
 TABLE1_R50_MULTS = (1_297_809_408, 861_601_792, 643_497_984, 534_446_080, 479_920_128, 452_657_152, 439_025_664)
