@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis import store
 
-CELL = ["kind", "D", "k", "a", "V", "M", "problem_size"]
+CELL = ["kind", "D", "k", "a", "noise", "V", "M", "problem_size"]
 OUT = ["accuracy", "iters_mean", "iters_median", "iters_p95", "converged_frac",
        "seconds_per_problem"]
 
@@ -24,7 +24,7 @@ def cells_frame(client, parent) -> pd.DataFrame:
     frame = frame[frame["status"] == "FINISHED"].copy()
     if "kind" not in frame:
         frame["kind"] = "sparse"
-    for col in ("k", "a"):
+    for col in ("k", "a", "noise"):
         if col not in frame:
             frame[col] = float("nan")
         frame[col] = frame[col].astype(float)
@@ -120,7 +120,7 @@ def capacity_report(client, parent, stem: Path):
     files = []
     if parent.data.tags.get(store.TAG_SEARCH) == "tpe":
         table["pareto"] = pareto_front(table)
-        notes.append(f"Pareto-optimal (k, a): {int(table['pareto'].sum())} of {len(table)} "
+        notes.append(f"Pareto-optimal (k, a, noise): {int(table['pareto'].sum())} of {len(table)} "
                      "points (accuracy up, iterations down).")
         _plot_pareto(table, stem.with_name(stem.name + "-pareto.png"))
         files.append(stem.with_name(stem.name + "-pareto.png"))
@@ -141,9 +141,10 @@ def _plot_pareto(table: pd.DataFrame, path: Path) -> None:
     front = table[table["pareto"]].sort_values("iters_mean")
     ax.plot(front["iters_mean"], front["accuracy"], "o-", color="C3", label="Pareto front")
     for _, r in front.iterrows():
-        ax.annotate(f"k={r['k']:g}, a={r['a']:g}", (r["iters_mean"], r["accuracy"]), fontsize=7)
+        ax.annotate(f"k={r['k']:g}, a={r['a']:g}, noise={r['noise']:.2f}",
+                    (r["iters_mean"], r["accuracy"]), fontsize=7)
     ax.set(xlabel="mean iterations", ylabel="accuracy", xscale="log",
-           title="(k, a) trade-off, multi-objective TPE")
+           title="(k, a, noise) trade-off, multi-objective TPE")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -716,7 +716,9 @@ def _dynamics_seed(seeds: Sequence[int]) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
-def _normalise_cell(cell: dict) -> dict:
+def normalise_cell(cell: dict) -> dict:
+    """A cell of :func:`evaluate_pack` with its defaults filled in; raises ``ValueError``
+    naming the field for a bad value (used to validate sweeps before they launch)."""
     c = dict(cell)
     for key in ("D", "k", "a", "V", "M", "num_problems", "seed", "max_it", "patience"):
         if _is_int(c.get(key)):
@@ -859,7 +861,7 @@ def evaluate_pack(cells: list[dict], *, max_pack_problems: int = 4096) -> list[d
     of its solo run. Timing is per pack: ``seconds_per_problem`` is the pack's wall time over
     its problems. Returns one dict per cell, in input order.
     """
-    norm = [_normalise_cell(c) for c in cells]
+    norm = [normalise_cell(c) for c in cells]
     buckets: dict[tuple, list[int]] = {}
     for i, c in enumerate(norm):
         buckets.setdefault(_pack_key(c), []).append(i)

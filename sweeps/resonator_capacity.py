@@ -9,7 +9,7 @@
 A trial is a pack: the list-valued ``M`` (and ``a``, ``seed``) of the preset are evaluated
 inside one trial, vectorised where shapes agree (``trainables.resonator``). ``--search tpe`` is
 a multi-objective Optuna search maximising accuracy and minimising mean iterations over
-(``k``, ``a``) at the preset's D, V and M (``pareto``; ``--search grid`` with that preset
+(``k``, ``a``, ``noise``) at the preset's D, V and M (``pareto``; ``--search grid`` with that preset
 gives the grid to warm-start it from). ``--set KEY=VALUE`` pins a key (it leaves the grid).
 """
 import sys
@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
 
-from optuna.distributions import CategoricalDistribution, IntDistribution  # noqa: E402
+from optuna.distributions import (  # noqa: E402
+    CategoricalDistribution, FloatDistribution, IntDistribution)
 
 from sweeps.runner import Preset, Sweep, main  # noqa: E402
 from trainables.resonator import train_resonator_pack, validate  # noqa: E402
@@ -35,7 +36,10 @@ SWEEP = Sweep(
     space={"D": CategoricalDistribution([512, 1024, 1280, 2048]),
            "k": CategoricalDistribution([16, 32, 40, 64, 128, 256]),
            "V": CategoricalDistribution([2, 3]),
-           "a": IntDistribution(1, 64)},
+           "a": IntDistribution(1, 64),
+           # scale of the attention noise r ~ U[0, noise) (thesis: 1); it trades iterations
+           # against accuracy as strongly as a does (dham_core.resonator docstring)
+           "noise": FloatDistribution(0.1, 1.5)},
     grid={"D": [1024], "k": [16, 32, 64, 128], "V": [3]},
     presets={
         "smoke": Preset({"V": 3, "M": [5, 10, 22, 46], "a": 5, "num_problems": 64},
@@ -66,8 +70,9 @@ SWEEP = Sweep(
         "pareto": Preset({"D": 1024, "V": 3, "M": 46, "num_problems": 128},
                          grid={"k": [16, 32, 64, 128], "a": [2, 5, 8]},
                          space={"k": CategoricalDistribution([16, 32, 64, 128]),
-                                "a": IntDistribution(1, 32)}, num_samples=30,
-                         description="TPE over (k, a) at one D, V, M"),
+                                "a": IntDistribution(1, 32),
+                                "noise": FloatDistribution(0.1, 1.5)}, num_samples=30,
+                         description="TPE over (k, a, noise) at one D, V, M"),
     },
     metric=["accuracy", "iters_mean"], mode=["max", "min"], max_t_key=None,
     validate=validate,

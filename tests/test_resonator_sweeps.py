@@ -51,11 +51,12 @@ def test_pareto_tpe_multi_objective(sweep_env):
                        "--num-samples", "4", "--set", "num_problems=32"],
                       sweep_env)
     assert "4 trials finished, 0 failed" in proc.stdout
-    assert "Pareto-optimal (k, a):" in proc.stdout
+    assert "Pareto-optimal (k, a, noise):" in proc.stdout
     client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
     parent = store.find_parent_run(client, "resonator_capacity")
     trials = store.trials_frame(client, parent)
     assert set(trials["k"]) <= {16, 32, 64, 128} and trials["a"].between(1, 32).all()
+    assert trials["noise"].between(0.1, 1.5).all()
     assert (trials["D"] == 1024).all()  # pinned by the preset, not searched
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import itertools
 
-from dham_core.resonator import _normalise_cell, evaluate_pack
+from dham_core.resonator import evaluate_pack, normalise_cell
 from trainables.common import FAULT_KEY, inject_fault, report
 
 CELL_KEYS = ("kind", "D", "k", "a", "V", "M", "num_problems", "seed", "max_it", "device",
-             "update", "bundling", "patience", "shared_codebooks")
+             "update", "bundling", "patience", "shared_codebooks", "noise", "similarity",
+             "weights", "overlap")
+SPARSE_ONLY = ("k", "a", "bundling", "noise", "similarity", "weights", "overlap")
 # Per-cell outputs of evaluate_pack reported as metrics (coordinates + results).
-REPORTED = ("D", "k", "a", "V", "M", "seed", "num_problems", "problem_size", "max_it",
+REPORTED = ("D", "k", "a", "noise", "V", "M", "seed", "num_problems", "problem_size", "max_it",
             "accuracy", "factor_accuracy", "converged_frac", "iters_mean", "iters_median",
             "iters_p95", "iters_max", "seconds", "seconds_per_problem",
             "problems_per_second")
@@ -36,10 +38,10 @@ def pack_cells(config: dict) -> list[dict]:
     for combo in itertools.product(*axes.values()):
         cell = {**base, **dict(zip(axes, combo))}
         if cell.get("kind", "sparse") == "dense":
-            cell = {k: v for k, v in cell.items() if k not in ("k", "a", "bundling")}
+            cell = {k: v for k, v in cell.items() if k not in SPARSE_ONLY}
         cells.append(cell)
     for cell in cells:
-        _normalise_cell(cell)  # raises ValueError naming the field (k | D, a <= M, V >= 2, ...)
+        normalise_cell(cell)  # raises ValueError naming the field (k | D, a <= M, V >= 2, ...)
     # a dense cell has no k or a: several a-values collapse into one cell
     unique = {tuple(sorted((k, str(v)) for k, v in c.items())): c for c in cells}
     return list(unique.values())
