@@ -27,8 +27,9 @@ SWEEP = Sweep(
     presets={
         "smoke": Preset({**FIXED, "M": [5, 10, 22], "num_problems": 64},
                         description="M^V up to 1e4: a minute on 2 cores"),
-        "cpu": Preset({**FIXED, "M": M_V3[:5], "num_problems": 256},
-                      description="M^V up to 1e6: tens of minutes on 2 cores"),
+        "cpu": Preset({**FIXED, "a": 4, "noise": 0.25, "M": M_V3[:5], "max_it": 20000,
+                       "num_problems": 128},
+                      description="M^V up to 1e6, max_it 20000: ~10 minutes on 2 cores"),
         "paper": Preset({**FIXED, "M": M_V3, "num_problems": 256},
                         description="Fig 3.7, M^V up to 1e9: GPU"),
     },
