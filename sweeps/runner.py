@@ -137,8 +137,9 @@ def build_parser(sweep: Sweep) -> argparse.ArgumentParser:
                    help="Ray Tune results and checkpoints; on a multi-node cluster a shared "
                         "file system or s3:// path every node reaches")
     p.add_argument("--optuna-storage", default=os.environ.get(
-        "DHAM_OPTUNA_STORAGE", f"sqlite:///{store.results_dir() / 'optuna.db'}"),
-                   help="Optuna RDB storage URL holding every study")
+        "DHAM_OPTUNA_STORAGE", str(store.results_dir() / "optuna.journal")),
+                   help="where every Optuna study is kept: a file path (Optuna's journal "
+                        "storage) or an RDB URL (sqlite:///..., postgresql://...)")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="local Ray only: CPUs to give it (default: all)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -330,6 +331,19 @@ def check_cluster_gpus(gpus_per_trial: float) -> None:
                          f"(largest node has {max(per_node, default=0):g})")
 
 
+def optuna_storage(spec: str):
+    """Optuna storage from ``--optuna-storage``: an RDB URL, or a path to a journal file.
+
+    The journal file is the default: an append-only log with file locks, about 1 ms per
+    enqueue+ask+tell here against about 24 ms for SQLite, which matters at ~0.1 s per trial."""
+    if "://" in spec:
+        return optuna.storages.RDBStorage(spec)
+    from optuna.storages.journal import JournalFileBackend
+
+    Path(spec).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(spec))
+
+
 def make_searcher(sweep: Sweep, args, fixed: dict, points: list[dict], study_name: str):
     from ray.tune.search.optuna import OptunaSearch
 
@@ -356,7 +370,7 @@ def make_searcher(sweep: Sweep, args, fixed: dict, points: list[dict], study_nam
                 self._next_point += 1
             return super().suggest(trial_id)
 
-    storage = optuna.storages.RDBStorage(args.optuna_storage)
+    storage = optuna_storage(args.optuna_storage)
     if args.warm_start:
         copy_finished_trials(sweep, args, storage, study_name)
     common = dict(metric=sweep.metric, mode=sweep.mode, study_name=study_name, storage=storage,

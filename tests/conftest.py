@@ -27,7 +27,7 @@ def sweep_env(tmp_path):
     env.update({
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "DHAM_STORAGE_PATH": str(tmp_path / "ray"),
-        "DHAM_OPTUNA_STORAGE": f"sqlite:///{tmp_path / 'optuna.db'}",
+        "DHAM_OPTUNA_STORAGE": str(tmp_path / "optuna.journal"),
         "DHAM_RESULTS_DIR": str(tmp_path / "results"),
         "RAY_USAGE_STATS_ENABLED": "0",
         "MLFLOW_DISABLE_TELEMETRY": "true",

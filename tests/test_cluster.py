@@ -66,7 +66,7 @@ def test_ray_job_submit_same_result_same_store(head, tmp_path):
     runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": uri, "GIT_COMMIT": "test-commit",
                                 "DHAM_STORAGE_PATH": str(tmp_path / "ray"),
                                 "DHAM_RESULTS_DIR": str(tmp_path / "results"),
-                                "DHAM_OPTUNA_STORAGE": f"sqlite:///{tmp_path / 'optuna.db'}"}}
+                                "DHAM_OPTUNA_STORAGE": str(tmp_path / "optuna.journal")}}
     proc = subprocess.run(
         [RAY, "job", "submit", "--address", head["dashboard"], "--working-dir", ".",
          "--runtime-env-json", json.dumps(runtime_env), "--",

@@ -7,7 +7,8 @@ from analysis import store
 from conftest import run_script
 from sweeps import noop
 from trainables.noop import noop_objective
-from sweeps.runner import Preset, Sweep, build_parser, grid_points, planned_configs
+from sweeps.runner import (Preset, Sweep, build_parser, grid_points, optuna_storage,
+                           planned_configs)
 
 
 def _args(sweep, *argv):
@@ -92,7 +93,7 @@ def test_grid_sweep_end_to_end_parent_child_layout(sweep_env, tmp_path):
     proc = run_script(["sweeps/noop.py", "--search", "tpe", "--num-samples", "4",
                        "--warm-start", "--no-table"], sweep_env)
     assert "warm start: 12 finished trials" in proc.stdout
-    storage = optuna.storages.RDBStorage(sweep_env["DHAM_OPTUNA_STORAGE"])
+    storage = optuna_storage(sweep_env["DHAM_OPTUNA_STORAGE"])
     tpe = [s for s in optuna.get_all_study_summaries(storage) if ".tpe." in s.study_name]
     assert len(tpe) == 1 and tpe[0].n_trials == 16
     tpe_parent = store.find_parent_run(client, "noop")

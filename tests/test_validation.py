@@ -60,11 +60,11 @@ def isolated(tmp_path, monkeypatch):
 def _refused(sweep, argv, tmp_path, capsys) -> str:
     with pytest.raises(SystemExit) as exit_info:
         main(sweep, argv + ["--storage-path", str(tmp_path / "ray"),
-                            "--optuna-storage", f"sqlite:///{tmp_path / 'optuna.db'}"])
+                            "--optuna-storage", str(tmp_path / "optuna.journal")])
     assert exit_info.value.code == 2
     assert not ray.is_initialized()  # no Ray job, so no trial
     assert not (tmp_path / "ray").exists()
-    assert not (tmp_path / "optuna.db").exists()
+    assert not (tmp_path / "optuna.journal").exists()
     return capsys.readouterr().err
 
 
