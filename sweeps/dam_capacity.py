@@ -6,7 +6,8 @@ cell of it vectorised in one streamed pass (trainables.dam.dam_capacity_pack):
 (a) ``one_step``: per-bit one-step error vs K at N = 100, n ∈ {2, 3, 4}, beside the paper's
     P_err formula; (b) ``half_recall``: the K at which half of the stored memories are recalled
     perfectly, n ∈ {2, 3, 4, 5}, N from 50 to 200, beside ``N^(n−1)/(2(2n−3)!! ln N)``;
-    (c) ``random_starts``: N = 100, K = 2000, random start states run to a fixed point.
+    (c) ``random_starts``: N = 100, K = 2000, random start states run to a fixed point;
+    (d) ``xor``: N = 3 units, the 4 truth-table rows as memories, n = 1 … 4 plain and rectified.
 
     python sweeps/dam_capacity.py --preset smoke                     # a minute
     python sweeps/dam_capacity.py --preset cpu --max-concurrent 2    # ~10 min on 2 cores
@@ -40,11 +41,11 @@ SWEEP = Sweep(
     space={"experiment": CategoricalDistribution(list(CAPACITY_EXPERIMENTS))},
     grid={"experiment": list(CAPACITY_EXPERIMENTS)},
     presets={
-        "smoke": Preset(SMOKE, num_samples=3, description="tiny packs: about a minute"),
-        "cpu": Preset(CPU, num_samples=3,
+        "smoke": Preset(SMOKE, num_samples=4, description="tiny packs: about a minute"),
+        "cpu": Preset(CPU, num_samples=4,
                       description="the paper's experiments; K capped at 400,000 (n = 5 at N >= 141 "
                                   "reports a lower bound); 10,000 random starts; ~10 min on 2 cores"),
-        "paper": Preset(PAPER, num_samples=3,
+        "paper": Preset(PAPER, num_samples=4,
                         description="GPU preset: no K cap (n = 5 up to N = 200 streams ~3 million "
                                     "memories), 256 memory sets for the one-step error"),
     },

@@ -8,7 +8,8 @@ clique memory (Gripon & Berrou, PAPERS.md §4).
   memories themselves in the checkpoint state (``state["model"]["memories"]``, (K, 784 + 10),
   pixels first).
 * :func:`dam_capacity_pack` — one trial = a pack of capacity cells (N, K, n, rectified) over a
-  block of random memory sets, vectorised by ``dham_core.dam``; one report per cell.
+  block of random memory sets, vectorised by ``dham_core.dam``; one report per cell (also the
+  3-unit XOR with 4 memories).
 * :func:`clique_capacity_pack` — one trial = a stream of stored messages with the retrieval
   error measured at every M checkpoint for each iteration count; one report per cell.
 * :func:`dam_adversarial_transfer` — trains an n = 2 and an n = 8 model, attacks each by
@@ -28,7 +29,13 @@ import torch
 from dham_core import clique_memory as cm
 from dham_core import dam
 from dham_core.data import FLAT_DATASETS, FLAT_SPLITS, load_flat
-from trainables.common import FAULT_KEY, config_to_dataclass, inject_fault, load_state, report
+from trainables.common import (
+    FAULT_KEY,
+    config_to_dataclass,
+    inject_fault,
+    load_state,
+    report,
+)
 
 # ----------------------------------------------------------------------------------------
 # Per-power hyper-parameters of the classifier (PAPERS.md §3, "Training recipe")
@@ -303,7 +310,20 @@ def train_dam_classifier(config: dict) -> None:
 # (2) DAM capacity packs (PAPERS.md §3, "Capacity")
 # ----------------------------------------------------------------------------------------
 
-CAPACITY_EXPERIMENTS = ("one_step", "half_recall", "random_starts")
+CAPACITY_EXPERIMENTS = ("one_step", "half_recall", "random_starts", "xor")
+
+XOR_TABLE = ((-1, -1, -1), (-1, 1, 1), (1, -1, 1), (1, 1, -1))
+"""PAPERS.md §3 XOR: units (x, y, z) with z = XOR(x, y) in ±1 code; the 4 rows are the memories."""
+
+
+def xor_outputs(power: int, rectified: bool) -> torch.Tensor:
+    """The XOR test: clamp (x, y) of each truth-table row, start z at −1 and at +1, run the
+    dynamics with the 4 rows as memories (K = 4 > N = 3); returns the 8 final z values, rows
+    repeated for z starting at −1 then +1."""
+    table = torch.tensor(XOR_TABLE, dtype=torch.float64)
+    starts = torch.cat([table[:, :2].repeat(2, 1), torch.tensor([[-1.0]] * 4 + [[1.0]] * 4, dtype=torch.float64)], 1)
+    result = dam.retrieve(table, starts, power, rectified, clamped=torch.tensor([True, True, False]))
+    return result.spins[:, 2]
 
 
 def _int_list(values) -> bool:
@@ -321,8 +341,9 @@ class CapacityPackConfig:
     """
 
     experiment: str = "one_step"
-    """"one_step" (per-bit error vs K), "half_recall" (K where half the memories are perfect, vs N)
-    or "random_starts" (fraction of random starts ending in a stored memory)."""
+    """"one_step" (per-bit error vs K), "half_recall" (K where half the memories are perfect, vs N),
+    "random_starts" (fraction of random starts ending in a stored memory) or "xor" (the 3-unit
+    XOR with 4 memories)."""
     rectified: list = field(default_factory=lambda: [False, True])
     """Energies measured side by side: plain power (False) and rectified polynomial (True)."""
     num_probes: int = 100
@@ -363,6 +384,8 @@ class CapacityPackConfig:
     """(c) random memory sets per trial."""
     max_sweeps: int = 100
     """(c) asynchronous passes before a start counts as not converged."""
+    xor_powers: list = field(default_factory=lambda: [1, 2, 3, 4])
+    """(d) powers n of the XOR test."""
     seed: int = 0
     """Trial seed: selects the block of memory sets."""
     device: str = "cpu"
@@ -388,7 +411,7 @@ class CapacityPackConfig:
                 fail(name, "an integer >= 2")
         if not _int_list(self.half_recall_neurons) or min(self.half_recall_neurons) < 2:
             fail("half_recall_neurons", "a non-empty list of integers >= 2")
-        for name in ("one_step_powers", "half_recall_powers", "random_start_powers"):
+        for name in ("one_step_powers", "half_recall_powers", "random_start_powers", "xor_powers"):
             if not _int_list(getattr(self, name)) or min(getattr(self, name)) < 1:
                 fail(name, "a non-empty list of integer powers >= 1")
         if self.one_step_memories is not None and (not _int_list(self.one_step_memories)
@@ -414,7 +437,7 @@ class CapacityPackConfig:
     def seeds(self) -> list[int]:
         """The memory-set seeds of this trial's experiment."""
         sets = {"one_step": self.one_step_sets, "half_recall": self.half_recall_sets,
-                "random_starts": self.random_start_sets}[self.experiment]
+                "random_starts": self.random_start_sets, "xor": 1}[self.experiment]
         return [self.seed * sets + j for j in range(sets)]
 
 
@@ -471,7 +494,8 @@ def dam_capacity_pack(config: dict) -> None:
     * one_step: ``errors`` (unstable bits), ``bits`` (observed), ``rate``, ``formula`` (P_err);
     * half_recall: ``k_half`` or ``k_half_lower_bound`` (not crossed by the cap), ``k_formula``
       (perfect-recall ``N^(n−1)/(2(2n−3)!! ln N)``);
-    * random_starts: ``stored``, ``negated``, ``converged`` (fractions), ``starts``.
+    * random_starts: ``stored``, ``negated``, ``converged`` (fractions), ``starts``;
+    * xor: ``correct`` (of the 8 presentations: 4 inputs × z starting at ±1), ``solved`` (all 8).
     The last cell adds the pack's aggregate (``worst_log2_ratio`` for one_step, …).
     """
     cfg = config_to_dataclass(CapacityPackConfig, config, ignore=(FAULT_KEY,)).validate()
@@ -511,6 +535,17 @@ def dam_capacity_pack(config: dict) -> None:
                 rows.append(row)
         ratios = [math.log(r["k_half"] / r["k_formula"]) for r in rows if "k_half" in r]
         final = {"mean_log_ratio_to_formula": sum(ratios) / len(ratios) if ratios else 0.0}
+    elif cfg.experiment == "xor":
+        target = -torch.tensor([row[0] * row[1] for row in XOR_TABLE] * 2, dtype=torch.float64)
+        rows = []
+        for power in cfg.xor_powers:
+            for rect in cfg.rectified:
+                if not rect and power != int(power):
+                    continue
+                correct = int((xor_outputs(power, rect) == target).sum())
+                rows.append(dict(N=3, K=4, n=power, rect=float(rect), correct=correct, presentations=8,
+                                 solved=float(correct == 8)))
+        final = {"solved_count": sum(r["solved"] for r in rows)}
     else:
         result = dam.random_start_recall(cfg.random_start_neurons, cfg.random_start_memories,
                                          list(cfg.random_start_powers), list(cfg.rectified), seeds,
@@ -736,7 +771,7 @@ def dam_adversarial_transfer(config: dict) -> None:
     cfg = config_to_dataclass(AdversarialConfig, config, ignore=(FAULT_KEY,)).validate()
     data = classifier_data(cfg.model_config(cfg.powers[0]))
     names = [_tag(p) for p in cfg.powers]
-    trainers = {name: dam.DAMTrainer(cfg.model_config(p).dam_config(), data) for name, p in zip(names, cfg.powers)}
+    trainers = {name: dam.DAMTrainer(cfg.model_config(p).dam_config(), data) for name, p in zip(names, cfg.powers, strict=True)}
     state = load_state()
     if state is not None:
         for name, trainer in trainers.items():
