@@ -148,7 +148,7 @@ def build_parser(sweep: Sweep) -> argparse.ArgumentParser:
     return p
 
 
-def _coerce(value: str):
+def parse_value(value: str):
     """``--set`` values: JSON (numbers, true/false/null, lists, objects), else the string."""
     try:
         return json.loads(value)
@@ -185,7 +185,7 @@ def fixed_config(sweep: Sweep, args) -> dict:
     config = dict(sweep.presets[args.preset].config)
     for item in args.set:
         key, value = item.split("=", 1)
-        config[key] = _coerce(value)
+        config[key] = parse_value(value)
     if args.gpus_per_trial > 0:
         config.setdefault("device", "cuda")
     return config

@@ -125,8 +125,10 @@ class MLflowTrialCallback(Callback):
         elif kind == "retry":
             self.client.set_tag(run_id, "sweep.retries", str(payload["retries"]))
         elif kind == "complete":
-            if payload.get("checkpoint"):
-                self.client.log_artifacts(run_id, payload["checkpoint"], "checkpoint")
+            if payload.get("checkpoint") is not None:
+                # as_directory() copies a remote (s3://, gs://) checkpoint to a temp dir first
+                with payload["checkpoint"].as_directory() as path:
+                    self.client.log_artifacts(run_id, path, "checkpoint")
             self.client.set_terminated(run_id, status="FINISHED")
         elif kind == "error":
             self.client.set_tag(run_id, store.TAG_STATUS_REASON, payload["reason"][-5000:])
@@ -172,10 +174,7 @@ class MLflowTrialCallback(Callback):
         self._put("retry", trial, retries=trial.run_metadata.num_failures)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        checkpoint = None
-        if self.log_checkpoint and trial.checkpoint is not None:
-            path = trial.checkpoint.path  # local or shared file system (see --storage-path)
-            checkpoint = path if os.path.isdir(path) else None
+        checkpoint = trial.checkpoint if self.log_checkpoint else None
         self._put("complete", trial, checkpoint=checkpoint)
 
     def on_trial_error(self, iteration, trials, trial, **info):
