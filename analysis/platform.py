@@ -23,9 +23,10 @@ def scaling_report(client, parent, stem: Path):
              "| workload | workers | trials | wall (s) | trials/hour | problems/s | efficiency |",
              "|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
+        problems = r.get("problems_per_s", 0)
         lines.append(f"| {r['workload']} | {int(r['workers'])} | {int(r['trials'])} | "
                      f"{r['wall_s']:.1f} | {r['trials_per_hour']:.0f} | "
-                     f"{r.get('problems_per_s', 0):.0f} | {r['efficiency']:.2f} |")
+                     f"{f'{problems:.0f}' if problems else '—'} | {r['efficiency']:.2f} |")
     markdown = "\n".join(lines) + "\n\nefficiency = throughput(W) / (W x throughput(1))\n"
     stem.with_suffix(".md").write_text(markdown)
     table.to_parquet(stem.with_suffix(".parquet"), engine="pyarrow", index=False)
