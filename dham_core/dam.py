@@ -29,6 +29,8 @@ from typing import Callable, Iterator, NamedTuple, Sequence
 import torch
 from torch import nn
 
+from dham_core.checks import is_int, is_number, refuse
+
 # ----------------------------------------------------------------------------------------
 # Energy functions
 # ----------------------------------------------------------------------------------------
@@ -694,15 +696,8 @@ class DAMConfig:
     def validate(self) -> "DAMConfig":
         """Raise ``ValueError`` naming the field and the allowed values for any bad value."""
 
-        def fail(name: str, allowed: str) -> None:
-            raise ValueError(f"{name} must be {allowed} (got {name}={getattr(self, name)!r})")
-
-        def is_int(x) -> bool:
-            return isinstance(x, int) and not isinstance(x, bool)
-
-        def is_num(x) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
+        fail = functools.partial(refuse, self)
+        is_num = is_number
         for name in ("num_memories", "m", "batch_size", "eval_batch_size"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 fail(name, "an integer >= 1")

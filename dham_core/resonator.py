@@ -92,7 +92,7 @@ import torch
 from torch import Tensor
 
 from dham_core import sbc
-from dham_core.sbc import _is_int
+from dham_core.checks import is_int
 
 __all__ = [
     "DenseResonator",
@@ -161,7 +161,7 @@ def _check_choice(name: str, value, allowed: Sequence) -> None:
 
 
 def _check_patience(patience) -> int:
-    if not _is_int(patience) or patience < 1:
+    if not is_int(patience) or patience < 1:
         raise ValueError(f"patience must be an integer >= 1 (got patience={patience!r})")
     return int(patience)
 
@@ -193,7 +193,7 @@ def _check_common(cb: Tensor, what: str, max_it) -> tuple[Tensor, int, int, int]
         raise ValueError(f"V must be >= 2 (got V={V})")
     if M < 2:
         raise ValueError(f"M must be >= 2 (got M={M})")
-    if max_it is not None and (not _is_int(max_it) or max_it < 1):
+    if max_it is not None and (not is_int(max_it) or max_it < 1):
         raise ValueError(f"max_it must be an integer >= 1 (got max_it={max_it!r})")
     return cb, G, V, M
 
@@ -309,7 +309,7 @@ class _Resonator:
             if maxit.shape != (B,) or (B and int(maxit.min()) < 1):
                 raise ValueError(f"max_it must be >= 1 per problem (got shape {tuple(maxit.shape)})")
         else:
-            if not _is_int(max_it) or max_it < 1:
+            if not is_int(max_it) or max_it < 1:
                 raise ValueError(f"max_it must be an integer >= 1 (got max_it={max_it!r})")
             maxit = torch.full((B,), int(max_it), dtype=torch.long, device=device)
         patience = _check_patience(self.patience if patience is None else patience)
@@ -479,7 +479,7 @@ class SparseResonator(_Resonator):
     def _check_a(a, M):
         if isinstance(a, Tensor):
             lo, hi = (int(a.min()), int(a.max())) if a.numel() else (1, 1)
-        elif _is_int(a):
+        elif is_int(a):
             lo = hi = int(a)
         else:
             raise ValueError(f"a must be an integer with 1 <= a <= M = {M} (got a={a!r})")
@@ -658,11 +658,11 @@ class FactorizationProblems:
 
 
 def _check_problem_args(V, M, num_problems):
-    if not _is_int(V) or V < 2:
+    if not is_int(V) or V < 2:
         raise ValueError(f"V must be an integer >= 2 (got V={V!r})")
-    if not _is_int(M) or M < 2:
+    if not is_int(M) or M < 2:
         raise ValueError(f"M must be an integer >= 2 (got M={M!r})")
-    if not _is_int(num_problems) or num_problems < 1:
+    if not is_int(num_problems) or num_problems < 1:
         raise ValueError(f"num_problems must be an integer >= 1 (got num_problems={num_problems!r})")
 
 
@@ -688,7 +688,7 @@ def dense_problems(
     generator: torch.Generator, shared_codebooks: bool = True,
 ) -> FactorizationProblems:
     """Random bipolar problems (same draw order as :func:`sparse_problems`)."""
-    if not _is_int(D) or D < 1:
+    if not is_int(D) or D < 1:
         raise ValueError(f"D must be a positive integer (got D={D!r})")
     _check_problem_args(V, M, num_problems)
     G = 1 if shared_codebooks else num_problems
@@ -721,7 +721,7 @@ def normalise_cell(cell: dict) -> dict:
     naming the field for a bad value (used to validate sweeps before they launch)."""
     c = dict(cell)
     for key in ("D", "k", "a", "V", "M", "num_problems", "seed", "max_it", "patience"):
-        if _is_int(c.get(key)):
+        if is_int(c.get(key)):
             c[key] = int(c[key])  # NumPy integers from a search space -> plain ints
     kind = c.setdefault("kind", "sparse")
     _check_choice("kind", kind, ("sparse", "dense"))
@@ -744,7 +744,7 @@ def normalise_cell(cell: dict) -> dict:
         sbc.block_length(c["D"], c["k"])
         SparseResonator._check_a(c["a"], c["M"])
     _check_problem_args(c["V"], c["M"], c["num_problems"])
-    if c["max_it"] is not None and (not _is_int(c["max_it"]) or c["max_it"] < 1):
+    if c["max_it"] is not None and (not is_int(c["max_it"]) or c["max_it"] < 1):
         raise ValueError(f"max_it must be an integer >= 1 or None (got max_it={c['max_it']!r})")
     return c
 

@@ -23,11 +23,11 @@ of the thesis.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from dham_core.checks import is_int
 
 __all__ = [
     "bind",
@@ -49,18 +49,13 @@ __all__ = [
 
 def block_length(D: int, k: int) -> int:
     """Segment length ``L = D / k``; raises ValueError unless ``k`` divides ``D``."""
-    if not _is_int(D) or D < 1:
+    if not is_int(D) or D < 1:
         raise ValueError(f"D must be a positive integer (got D={D!r})")
-    if not _is_int(k) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"k must be a positive integer (got k={k!r})")
     if D % k != 0:
         raise ValueError(f"k must divide D (got D={D}, k={k})")
     return int(D) // int(k)
-
-
-def _is_int(x) -> bool:
-    """Python or NumPy integer (not bool): what sweeps hand over."""
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def random_codebook(

@@ -12,17 +12,24 @@ paper's 300 epochs these fall exactly on epochs 100 and 200), the temperature sc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-import numbers
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from .activation import WTA_MODES, TemperatureSchedule, dham_modules
+from .checks import is_int, is_number, refuse
 from .data import DATASETS, load_dataset
 from .models import ARCHS, DEFAULT_BLOCKS, PLACEMENTS, build_model
 from .mults import count_mults
@@ -93,15 +100,7 @@ class DHAMConfig:
     def validate(self) -> "DHAMConfig":
         """Raise ``ValueError`` naming the field and the allowed values for any bad value."""
 
-        def fail(name: str, allowed: str) -> None:
-            raise ValueError(f"{name} must be {allowed} (got {name}={getattr(self, name)!r})")
-
-        def is_int(value) -> bool:
-            return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-        def is_number(value) -> bool:
-            return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
+        fail = functools.partial(refuse, self)
         for name, allowed in (("dataset", tuple(DATASETS)), ("arch", ARCHS), ("placement", PLACEMENTS), ("wta", WTA_MODES)):
             if getattr(self, name) not in allowed:
                 fail(name, f"one of {allowed}")

@@ -20,6 +20,7 @@ Trainables never touch MLflow: the runner's driver-side callback logs every repo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import torch
 
 from dham_core import clique_memory as cm
 from dham_core import dam
+from dham_core.checks import is_number, refuse
 from dham_core.data import FLAT_DATASETS, FLAT_SPLITS, load_flat
 from trainables.common import (
     FAULT_KEY,
@@ -218,11 +220,8 @@ class DAMTrialConfig:
     """A memory contributes strongly to an image when its energy term ≥ this × the largest."""
 
     def validate(self) -> "DAMTrialConfig":
-        def fail(name, allowed):
-            raise ValueError(f"{name} must be {allowed} (got {name}={getattr(self, name)!r})")
-
-        def number(x):
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+        fail = functools.partial(refuse, self)
+        number = is_number
 
         if not number(self.power) or self.power < 1:
             fail("power", "a number >= 1")
@@ -392,8 +391,7 @@ class CapacityPackConfig:
     """"cpu", "cuda", "auto"."""
 
     def validate(self) -> "CapacityPackConfig":
-        def fail(name, allowed):
-            raise ValueError(f"{name} must be {allowed} (got {name}={getattr(self, name)!r})")
+        fail = functools.partial(refuse, self)
 
         if self.experiment not in CAPACITY_EXPERIMENTS:
             fail("experiment", f"one of {CAPACITY_EXPERIMENTS}")
@@ -592,8 +590,7 @@ class CliquePackConfig:
     """"cpu", "cuda", "auto"."""
 
     def validate(self) -> "CliquePackConfig":
-        def fail(name, allowed):
-            raise ValueError(f"{name} must be {allowed} (got {name}={getattr(self, name)!r})")
+        fail = functools.partial(refuse, self)
 
         for name in ("clusters", "neurons_per_cluster"):
             value = getattr(self, name)
@@ -706,8 +703,7 @@ class AdversarialConfig:
     """"auto", "cpu", "cuda"."""
 
     def validate(self) -> "AdversarialConfig":
-        def fail(name, allowed):
-            raise ValueError(f"{name} must be {allowed} (got {name}={getattr(self, name)!r})")
+        fail = functools.partial(refuse, self)
 
         if (not isinstance(self.powers, (list, tuple)) or len(self.powers) != 2
                 or not all(isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 1 for p in self.powers)):
