@@ -34,8 +34,8 @@ def load_state() -> dict | None:
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as path:
-        return torch.load(os.path.join(path, CHECKPOINT_FILE), map_location="cpu",
-                          weights_only=True)
+        state_file = os.path.join(path, CHECKPOINT_FILE)
+        return torch.load(state_file, map_location="cpu", weights_only=True)
 
 
 def inject_fault(config: dict, epoch: int, restored: bool, metrics: dict) -> None:
