@@ -273,13 +273,13 @@ def check_tracking(uri: str) -> None:
         try:
             requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"MLFLOW_TRACKING_URI={uri} is not reachable ({exc}); start the "
+            raise ValueError(f"MLFLOW_TRACKING_URI={redact(uri)} is not reachable ({exc}); start the "
                              "server or point MLFLOW_TRACKING_URI at a reachable store") from exc
     else:
         try:
             store.client(uri).search_experiments(max_results=1)
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"MLFLOW_TRACKING_URI={uri} cannot be opened ({exc})") from exc
+            raise ValueError(f"MLFLOW_TRACKING_URI={redact(uri)} cannot be opened ({exc})") from exc
 
 
 def git_commit() -> str:
