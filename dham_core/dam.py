@@ -77,6 +77,19 @@ _LOG_SAFE = 60.0  # rows whose largest |F| could exceed e^60 are rescaled
 _LOG_SATURATE = 30.0  # tanh(±e^30) is ±1 in every float format
 
 
+def _arguments(u: torch.Tensor, a_t: torch.Tensor, r: torch.Tensor | None, rows: slice,
+               rectified: bool) -> torch.Tensor:
+    """The (rows, C, K) arguments of F for a block of rows: (u + a)·r, clamped at 0 when
+    rectified. Forward and backward both rebuild them block by block rather than keep the
+    B×C×K tensor alive between the passes."""
+    x = u[rows, None, :] + a_t[None]
+    if r is not None:
+        x.mul_(r[rows, :, None])
+    if rectified:
+        x.clamp_(min=0)
+    return x
+
+
 def _chunk_rows(rows: int, per_row: int, device: torch.device) -> int:
     target = 1 << (26 if device.type == "cuda" else 18)  # elements per chunk (cache-sized on CPU)
     return max(1, min(rows, target // max(1, per_row)))
@@ -125,11 +138,7 @@ class _PairedPowerSum(torch.autograd.Function):
         chunk = _chunk_rows(rows, c * k, u.device)
         out = u.new_empty(rows, c)
         for b0 in range(0, rows, chunk):
-            x = u[b0:b0 + chunk, None, :] + a_t[None]
-            if r is not None:
-                x.mul_(r[b0:b0 + chunk, :, None])
-            if rectified:
-                x.clamp_(min=0)
+            x = _arguments(u, a_t, r, slice(b0, b0 + chunk), rectified)
             out[b0:b0 + chunk] = _pow_inplace(x, n).sum(2)
         base = u if r is None else u * r
         out -= energy_fn(base, n, rectified).sum(1, keepdim=True)
@@ -148,11 +157,7 @@ class _PairedPowerSum(torch.autograd.Function):
         grad_u = torch.empty_like(u)
         grad_a = torch.zeros_like(a_t)
         for b0 in range(0, rows, chunk):
-            x = u[b0:b0 + chunk, None, :] + a_t[None]
-            if r is not None:
-                x.mul_(r[b0:b0 + chunk, :, None])
-            if rectified:
-                x.clamp_(min=0)
+            x = _arguments(u, a_t, r, slice(b0, b0 + chunk), rectified)
             x = _f_prime_inplace(x, n, rectified).mul_(g[b0:b0 + chunk, :, None])
             grad_u[b0:b0 + chunk] = x.sum(1)
             grad_a += x.sum(0)
