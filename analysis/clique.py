@@ -14,7 +14,7 @@ from statistics import NormalDist
 
 import pandas as pd
 
-from analysis import store
+from tracking import store
 from analysis.dam import _finished, _plt, fmt, markdown_table
 
 TOLERANCE = 0.05

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import published, store
+from dham_core import published
+from tracking import store
 from analysis.tables import MISSING, mean_ci
 
 CHECKPOINT_ARTIFACT = "checkpoint/state.pt"

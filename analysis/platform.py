@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis import store
+from tracking import store
 
 COLUMNS = ["workload", "workers", "trials", "wall_s", "trials_per_hour", "problems_per_s",
            "efficiency"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import store
+from tracking import store
 
 CELL = ["kind", "D", "k", "a", "noise", "V", "M", "problem_size"]
 OUT = ["accuracy", "iters_mean", "iters_median", "iters_p95", "converged_frac",

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import published, store
+from dham_core import published
+from tracking import store
 
 MISSING = "—"
 

@@ -33,7 +33,7 @@ def trial_overhead(n: int) -> float:
 
     import ray
 
-    from analysis import store
+    from tracking import store
     from sweeps import noop
     from sweeps.runner import Preset, main as run_sweep
     from trainables.noop import noop_objective

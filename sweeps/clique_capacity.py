@@ -10,16 +10,11 @@ with every (M, iterations) cell measured on the way (trainables.dam.clique_capac
     python sweeps/clique_capacity.py --preset cpu --seeds 2    # ~10 min on 2 cores
     python sweeps/clique_capacity.py --preset paper --seeds 5 --gpus-per-trial 0.5
 """
-import sys
-from pathlib import Path
+from optuna.distributions import CategoricalDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import CategoricalDistribution  # noqa: E402
-
-from dham_core.clique_memory import RULES  # noqa: E402
-from sweeps.runner import Preset, Sweep, main  # noqa: E402
-from trainables.dam import clique_capacity_pack, validate_clique  # noqa: E402
+from dham_core.clique_memory import RULES
+from sweeps.runner import Preset, Sweep, main
+from trainables.dam import clique_capacity_pack, validate_clique
 
 PAPER_MESSAGES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 22500, 25000, 27500, 30000,
                   35000, 40000]

@@ -9,15 +9,10 @@ slides' (100 %, 32 % / 57 %, 100 %) (trainables.dam.dam_adversarial_transfer).
     python sweeps/dam_adversarial.py --preset cpu --seeds 3      # ~20 min on 2 cores
     python sweeps/dam_adversarial.py --preset paper --gpus-per-trial 1   # full MNIST, GPU
 """
-import sys
-from pathlib import Path
+from optuna.distributions import CategoricalDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import CategoricalDistribution  # noqa: E402
-
-from sweeps.runner import Preset, Sweep, main  # noqa: E402
-from trainables.dam import ATTACK_MODES, dam_adversarial_transfer, validate_adversarial  # noqa: E402
+from sweeps.runner import Preset, Sweep, main
+from trainables.dam import ATTACK_MODES, dam_adversarial_transfer, validate_adversarial
 
 SWEEP = Sweep(
     name="dam_adversarial",

@@ -14,15 +14,10 @@ cell of it vectorised in one streamed pass (trainables.dam.dam_capacity_pack):
     python sweeps/dam_capacity.py --preset paper --gpus-per-trial 1  # GPU: no cap on K for n = 5
     python sweeps/dam_capacity.py --preset cpu --seeds 4             # 4 disjoint blocks of sets
 """
-import sys
-from pathlib import Path
+from optuna.distributions import CategoricalDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import CategoricalDistribution  # noqa: E402
-
-from sweeps.runner import Preset, Sweep, main  # noqa: E402
-from trainables.dam import CAPACITY_EXPERIMENTS, dam_capacity_pack, validate_capacity  # noqa: E402
+from sweeps.runner import Preset, Sweep, main
+from trainables.dam import CAPACITY_EXPERIMENTS, dam_capacity_pack, validate_capacity
 
 SMOKE = {"one_step_powers": [2, 3], "one_step_points": 4, "one_step_sets": 16, "num_probes": 50,
          "half_recall_neurons": [30, 50], "half_recall_powers": [2, 3], "half_recall_sets": 4,

@@ -16,20 +16,16 @@ validation split, ASHA stopping poor trials early):
 
 Each finished trial's last checkpoint (its memories) is logged to MLflow (``checkpoint/``).
 """
-import argparse
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import (  # noqa: E402
+import argparse
+from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
 
-from sweeps.runner import Preset, Sweep, parse_value, main  # noqa: E402
-from trainables.dam import (  # noqa: E402
+from sweeps.runner import Preset, Sweep, parse_value, main
+from trainables.dam import (
     POWER_DEFAULTS,
     search_window,
     train_dam_classifier,

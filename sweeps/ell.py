@@ -3,17 +3,12 @@
     python sweeps/ell.py --preset smoke
     python sweeps/ell.py --preset paper --seeds 5 --gpus-per-trial 0.5
 """
-import sys
-from pathlib import Path
+from optuna.distributions import CategoricalDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import CategoricalDistribution  # noqa: E402
-
-from analysis.published import ELLS  # noqa: E402
-from sweeps.dham_presets import presets  # noqa: E402
-from sweeps.runner import Sweep, main  # noqa: E402
-from trainables.dham import train_dham, validate  # noqa: E402
+from dham_core.published import ELLS
+from sweeps.dham_presets import presets
+from sweeps.runner import Sweep, main
+from trainables.dham import train_dham, validate
 
 SWEEP = Sweep(
     name="ell",

@@ -4,15 +4,10 @@ runner's tests and the fault-injection tests).
     python sweeps/noop.py --preset smoke            # 2 x 3 grid of a smooth score
     python sweeps/noop.py --search tpe --num-samples 20
 """
-import sys
-from pathlib import Path
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
-
-from sweeps.runner import Preset, Sweep, main  # noqa: E402
-from trainables.noop import train_noop, validate  # noqa: E402
+from sweeps.runner import Preset, Sweep, main
+from trainables.noop import train_noop, validate
 
 SWEEP = Sweep(
     name="noop",

@@ -12,16 +12,11 @@ a multi-objective Optuna search maximising accuracy and minimising mean iteratio
 (``k``, ``a``, ``noise``) at the preset's D, V and M (``pareto``; ``--search grid`` with that preset
 gives the grid to warm-start it from). ``--set KEY=VALUE`` pins a key (it leaves the grid).
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import (  # noqa: E402
+from optuna.distributions import (
     CategoricalDistribution, FloatDistribution, IntDistribution)
 
-from sweeps.runner import Preset, Sweep, main  # noqa: E402
-from trainables.resonator import train_resonator_pack, validate  # noqa: E402
+from sweeps.runner import Preset, Sweep, main
+from trainables.resonator import train_resonator_pack, validate
 
 # M per factor so that M^V spans 1e2 .. 1e9 (V = 3) and 1e2 .. 1e9 (V = 2).
 M_V3 = [5, 10, 22, 46, 100, 215, 464, 1000]

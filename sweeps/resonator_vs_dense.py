@@ -4,16 +4,11 @@ D = 512, k = 64.
     python sweeps/resonator_vs_dense.py --preset smoke
     python sweeps/resonator_vs_dense.py --preset paper --gpus-per-trial 1
 """
-import sys
-from pathlib import Path
+from optuna.distributions import CategoricalDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import CategoricalDistribution  # noqa: E402
-
-from sweeps.resonator_capacity import M_V3  # noqa: E402
-from sweeps.runner import Preset, Sweep, main  # noqa: E402
-from trainables.resonator import train_resonator_pack, validate  # noqa: E402
+from sweeps.resonator_capacity import M_V3
+from sweeps.runner import Preset, Sweep, main
+from trainables.resonator import train_resonator_pack, validate
 
 FIXED = {"D": 512, "k": 64, "V": 3, "a": 5}
 

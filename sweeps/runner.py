@@ -9,7 +9,7 @@ and calls :func:`main`. The runner
 3. starts a local Ray (no ``RAY_ADDRESS``) or joins the cluster (``RAY_ADDRESS``, as under
    ``ray job submit``),
 4. opens the sweep's MLflow parent run; the trials become nested child runs
-   (:mod:`sweeps.tracking`),
+   (:mod:`tracking.callback`),
 5. runs Ray Tune with Optuna as the searcher, keeping the study in persistent Optuna storage,
 6. regenerates the sweep's paper table from MLflow (:mod:`analysis.tables`) and prints it.
 
@@ -46,7 +46,7 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 import optuna  # noqa: E402
 from optuna.distributions import BaseDistribution, CategoricalDistribution  # noqa: E402
 
-from analysis import store  # noqa: E402
+from tracking import store  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEARCH_MODES = ("grid", "tpe")
@@ -477,7 +477,7 @@ def drop_orphans(client, parent_id: str, trial_ids: set) -> None:
 
 def _tracking_callback(tuner):
     """The MLflow callback inside a (restored) Tuner: Tune restores callbacks from its state."""
-    from sweeps.tracking import MLflowTrialCallback
+    from tracking.callback import MLflowTrialCallback
 
     callbacks = tuner._local_tuner._run_config.callbacks or []  # no public accessor in Ray 2.60
     return next(cb for cb in callbacks if isinstance(cb, MLflowTrialCallback))
@@ -487,7 +487,7 @@ def run(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: str) 
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from sweeps.tracking import MLflowTrialCallback
+    from tracking.callback import MLflowTrialCallback
 
     store.results_dir().mkdir(parents=True, exist_ok=True)
     init_ray(args)

@@ -12,16 +12,12 @@ plot) is rebuilt from MLflow by ``python -m analysis.tables scaling``.
 Workers are CPU slots of the local Ray here; on a cluster (``RAY_ADDRESS`` set, e.g. under
 ``ray job submit``) give ``--gpus-per-trial 1`` and W up to the cluster's GPUs.
 """
+import sys
 import argparse
 import importlib
 import os
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from analysis import store  # noqa: E402
-from sweeps import runner  # noqa: E402
+from tracking import store
+from sweeps import runner
 
 # workload name -> (sweep module, runner flags fixing the work, problems per trial or None)
 WORKLOADS = {

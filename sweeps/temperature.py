@@ -4,16 +4,11 @@
     python sweeps/temperature.py --preset paper --seeds 5 --gpus-per-trial 0.5
     python sweeps/temperature.py --search tpe --warm-start --num-samples 30
 """
-import sys
-from pathlib import Path
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script too
-
-from optuna.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
-
-from sweeps.dham_presets import presets  # noqa: E402
-from sweeps.runner import Sweep, main  # noqa: E402
-from trainables.dham import train_dham, validate  # noqa: E402
+from sweeps.dham_presets import presets
+from sweeps.runner import Sweep, main
+from trainables.dham import train_dham, validate
 
 SWEEP = Sweep(
     name="temperature",

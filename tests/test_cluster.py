@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import store
+from tracking import store
 from conftest import REPO
 
 VENV_BIN = Path(sys.executable).parent

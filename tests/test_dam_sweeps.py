@@ -14,7 +14,8 @@ from conftest import run_script
 import trainables.dam as tdam
 from analysis import clique as clique_analysis
 from analysis import dam as dam_analysis
-from analysis import published, store
+from dham_core import published
+from tracking import store
 from dham_core import clique_memory as cm
 from dham_core import dam
 from dham_core.data import MNIST_STATS, load_dataset, load_flat

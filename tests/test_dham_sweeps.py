@@ -4,7 +4,8 @@ import math
 import pandas as pd
 import pytest
 
-from analysis import published, store
+from dham_core import published
+from tracking import store
 from analysis.tables import TABLES, build_table, mean_ci, to_markdown
 from conftest import run_script
 

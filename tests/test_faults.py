@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from analysis import store
+from tracking import store
 from conftest import REPO, run_script
 
 

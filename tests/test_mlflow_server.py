@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from analysis import store
+from tracking import store
 from conftest import REPO, run_script
 
 MLFLOW = str(Path(sys.executable).parent / "mlflow")

@@ -1,7 +1,7 @@
 """Resonator sweeps end to end: packs per trial, per-cell MLflow steps, figures, Pareto front."""
 import pytest
 
-from analysis import store
+from tracking import store
 from analysis.resonator import pareto_front
 from conftest import run_script
 from trainables.resonator import pack_cells

@@ -3,7 +3,7 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 
-from analysis import store
+from tracking import store
 from conftest import run_script
 from sweeps import noop
 from trainables.noop import noop_objective

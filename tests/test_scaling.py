@@ -1,5 +1,5 @@
 """The scaling experiment end to end (resonator workload, 1 and 2 workers)."""
-from analysis import store
+from tracking import store
 from conftest import run_script
 
 

@@ -71,7 +71,7 @@ def _refused(sweep, argv, tmp_path, capsys) -> str:
 def _no_mlflow_runs(tmp_path):
     db = tmp_path / "mlflow.db"
     if db.exists():
-        from analysis import store
+        from tracking import store
 
         client = store.client(f"sqlite:///{db}")
         assert all(not client.search_runs([e.experiment_id])

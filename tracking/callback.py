@@ -1,7 +1,7 @@
 """Driver-side MLflow tracking: one parent run per sweep, one nested child run per trial.
 
 Ray's own ``MLflowLoggerCallback`` makes flat runs and ``setup_mlflow`` runs inside the workers
-with no parent (ENV-NOTES), so neither gives the layout of ``analysis.store``. This Tune
+with no parent (ENV-NOTES), so neither gives the layout of ``tracking.store``. This Tune
 callback runs in the driver, so trainables stay free of MLflow and every metric travels one
 path: ``tune.report`` -> this callback -> MLflow.
 
@@ -25,7 +25,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from ray.tune import Callback
 
-from analysis import store
+from tracking import store
 
 # Keys Tune adds to every result; they are bookkeeping, not experiment metrics.
 TUNE_AUTO_KEYS = {
