@@ -92,3 +92,18 @@ def write_table(stem: Path, markdown: str, table: pd.DataFrame) -> list[Path]:
     stem.with_suffix(".md").write_text(markdown)
     table.to_parquet(stem.with_suffix(".parquet"), engine="pyarrow", index=False)
     return [stem.with_suffix(".md"), stem.with_suffix(".parquet")]
+
+
+def mean_ci(values) -> tuple[float, float, int]:
+    """Mean, half-width of the 95% Student-t confidence interval (nan for n < 2), n."""
+    from scipy import stats
+
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    n = len(vals)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = sum(vals) / n
+    if n < 2:
+        return mean, math.nan, n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
+    return mean, stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n), n
