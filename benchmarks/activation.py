@@ -3,6 +3,7 @@
 Measured side by side in one run, variants interleaved round-robin so that load from other
 processes hits all of them alike; ratios use the fastest repetition of each (the least
 disturbed), medians are printed beside. Target (issue 2): ResNet-18 step ratio ≤ 1.15.
+Figures from our runs: docs/decisivenets.md, "Measured here".
 
     python benchmarks/activation.py            # GPU if available (bf16 autocast, channels_last)
     python benchmarks/activation.py --quick    # tiny sizes, a few seconds (smoke test)
@@ -15,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from dham_core.activation import DHAMActivation
+from dham_core.devices import resolve_device
 from dham_core.models import build_model
 
 ELLS = (2, 4)
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
                         help="skip the per-trial overhead measurement")
     args = parser.parse_args(argv)
 
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
     if args.quick:
@@ -142,8 +142,7 @@ def main(argv=None) -> None:
            f"{', bf16 autocast + channels_last' if amp else ', fp32'} (SGD step included):",
            resnet18_steps(batch, width, device, amp, channels_last, warmup, repeats), TARGET_STEP_RATIO)
     if not args.no_overhead:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from trial_overhead import trial_overhead
+        from trial_overhead import trial_overhead  # benchmarks/ is sys.path[0] when run as a script
 
         print("\nsweep per-trial overhead (Ray Tune + Optuna + MLflow vs a plain loop):")
         trial_overhead(10 if args.quick else 100)

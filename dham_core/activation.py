@@ -1,41 +1,40 @@
-"""The DecisiveNets (DHAM) activation and its temperature schedule (PAPERS.md §1).
+"""The DecisiveNets (DHAM) activation and its temperature schedule.
+
+Gripon, Lassance & Boukli Hacene, "DecisiveNets: Training Deep Associative Memories to Solve
+Complex Machine Learning Problems", §4.1. Equation numbers below ("eq. N") are those of
+docs/decisivenets.md, which states the model.
 
 The channel axis of a tensor is split into groups of ``ell`` consecutive channels
-(equivalently ``c`` groups with ``c * ell = C``). At every location, for a group ``z`` and
-the base activation ``σ = ReLU``::
+(equivalently ``c`` groups with ``c * ell = C``; eq. 1). At every location, for a group ``z``
+and the base activation ``σ = ReLU`` (eq. 2)::
 
     s      = softmax(t · σ(z))                    # over the ell channels of the group
     σ_t(z) = (s / max(s)) · σ(z)                  # s / max(s) is detached from the graph
 
-and, at evaluation, its ``t → ∞`` limit, a hard local winner-takes-all::
+and, at evaluation, its ``t → ∞`` limit, a hard local winner-takes-all (eq. 4)::
 
     keep:   σ_WTA(z)_j = σ(z)_j  if j is the group's winner else 0
     binary: σ_WTA(z)_j = 1       if j is the group's winner else 0
 
-Implementation note: ``s_j / max(s) = exp(t·σ(z)_j) / exp(t·max σ(z)) = exp(t·(σ(z)_j − max σ(z)))``;
-the softmax normaliser cancels, so we compute that single exponential (always ≤ 1, no
-overflow, and it underflows to exactly 0 for the losers when ``t`` is huge). The tests check
-it against a literal softmax formula.
+Implementation (eq. 3): ``s_j / max(s) = exp(t·(σ(z)_j − max σ(z)))``; the softmax normaliser
+cancels, so we compute that single exponential (always ≤ 1, no overflow, and it underflows to
+exactly 0 for the losers when ``t`` is huge). The tests check it against a literal softmax
+formula. The temperature schedule is eq. 5.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Iterable
 
 import torch
 from torch import nn
 
+from .checks import is_number, positive_int
+
 WTA_MODES = ("keep", "binary")
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1 (got {name}={value!r})")
-    return int(value)
-
-
 class DHAMActivation(nn.Module):
-    """σ_t in ``train()`` mode, hard winner-takes-all in ``eval()`` mode (PAPERS.md §1).
+    """σ_t in ``train()`` mode (eq. 2), hard winner-takes-all in ``eval()`` mode (eq. 4).
 
     Args:
         ell: channels per group (``ell=1`` is exactly ReLU). Give either ``ell`` or ``groups``.
@@ -52,7 +51,8 @@ class DHAMActivation(nn.Module):
     mode, the first channel holding the group's maximum of ``σ(z)`` (``torch.argmax`` breaks
     ties by the first index). A group where every ``z ≤ 0`` therefore outputs zeros with
     ``keep`` and a single 1 (on its first channel) with ``binary``, as the binary WTA of
-    Gripon–Berrou memories always writes one 1 per block.
+    Gripon–Berrou memories always writes one 1 per block (docs/decisivenets.md, "Readings we
+    chose").
     """
 
     def __init__(
@@ -70,13 +70,13 @@ class DHAMActivation(nn.Module):
                 f"give either ell or groups, not both (got ell={ell!r}, groups={groups!r})"
             )
         if groups is not None:
-            groups = _check_positive_int("groups", groups)
+            groups = positive_int("groups", groups)
         else:
-            ell = _check_positive_int("ell", 1 if ell is None else ell)
+            ell = positive_int("ell", 1 if ell is None else ell)
         if wta not in WTA_MODES:
             raise ValueError(f"wta must be one of {WTA_MODES} (got wta={wta!r})")
         if num_channels is not None:
-            num_channels = _check_positive_int("num_channels", num_channels)
+            num_channels = positive_int("num_channels", num_channels)
         self._ell = ell
         self.groups = groups
         self.num_channels = num_channels
@@ -93,7 +93,7 @@ class DHAMActivation(nn.Module):
     @temperature.setter
     def temperature(self, value: float) -> None:
         value = float(value)
-        if not value > 0 or value == float("inf"):
+        if not is_number(value) or value <= 0:
             raise ValueError(f"temperature must be a finite number > 0 (got temperature={value!r})")
         self._temperature = value
 
@@ -155,7 +155,7 @@ class DHAMActivation(nn.Module):
             mask = torch.zeros_like(x).scatter_(2, index, 1.0)
             return (mask if self.wta == "binary" else x * mask).flatten(1, 2)
         with torch.no_grad():
-            # s / max(s) = exp(t * (σ(z) - max σ(z))), detached (PAPERS.md §1). Keep x as the
+            # s / max(s) = exp(t * (σ(z) - max σ(z))), detached (eq. 3). Keep x as the
             # first operand so outputs keep x's memory layout (channels_last stays a view).
             gain = torch.sub(x, x.amax(dim=2, keepdim=True)).mul_(self._temperature).exp_()
         return (x * gain).flatten(1, 2)
@@ -168,7 +168,7 @@ def dham_modules(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[DHAM
 
 
 class TemperatureSchedule:
-    """Exponential temperature ``t(step) = t_init · (t_final / t_init) ** (step / total_steps)``.
+    """Exponential temperature (eq. 5): ``t(step) = t_init · (t_final / t_init) ** (step / total_steps)``.
 
     Call :meth:`step` once per optimisation step and :meth:`apply` to push the current value
     into every :class:`DHAMActivation` of a model. Past ``total_steps`` the value stays at
@@ -177,15 +177,15 @@ class TemperatureSchedule:
 
     def __init__(self, t_init: float, t_final: float, total_steps: int) -> None:
         t_init, t_final = float(t_init), float(t_final)
-        if not t_init > 0 or t_init == float("inf"):
+        if not is_number(t_init) or t_init <= 0:
             raise ValueError(f"t_init must be a finite number > 0 (got t_init={t_init!r})")
-        if not t_final >= t_init or t_final == float("inf"):
+        if not is_number(t_final) or t_final < t_init:
             raise ValueError(
                 f"t_final must be finite and >= t_init (got t_init={t_init!r}, t_final={t_final!r})"
             )
         self.t_init = t_init
         self.t_final = t_final
-        self.total_steps = _check_positive_int("total_steps", total_steps)
+        self.total_steps = positive_int("total_steps", total_steps)
         self.step_count = 0
 
     def value_at(self, step: int) -> float:

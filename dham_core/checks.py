@@ -18,3 +18,17 @@ def is_number(value) -> bool:
 def refuse(config, name: str, allowed: str) -> None:
     """Raise ``ValueError("<name> must be <allowed> (got <name>=<value>)")`` for ``config``."""
     raise ValueError(f"{name} must be {allowed} (got {name}={getattr(config, name)!r})")
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an ``int`` if it is an integer >= 1, else ``ValueError`` naming ``name``.
+
+    For plain arguments (no config object to hand to :func:`refuse`)."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1 (got {name}={value!r})")
+    return int(value)
+
+
+def is_int_list(values, low: int) -> bool:
+    """A non-empty list or tuple of integers (not bools), each >= ``low``."""
+    return isinstance(values, (list, tuple)) and len(values) > 0 and all(is_int(v) and v >= low for v in values)

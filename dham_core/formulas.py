@@ -65,4 +65,6 @@ def clique_one_iteration_error(num_messages: float, clusters: int, neurons_per_c
     """One-iteration retrieval error with ``c_e`` erased clusters (independent-edge
     approximation, Gripon & Berrou 2011): ``P_e = 1 − (1 − d^(c − c_e))^(c_e (ℓ − 1))``."""
     d = clique_density(num_messages, neurons_per_cluster)
+    if d ** (clusters - erased) == 1.0:  # every link present (d rounds to 1): a rival always ties
+        return 1.0 if erased else 0.0
     return -math.expm1(math.log1p(-d ** (clusters - erased)) * (erased * (neurons_per_cluster - 1)))

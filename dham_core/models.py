@@ -1,28 +1,31 @@
-"""CIFAR ResNet-18/50 and MobileNet-V2 with a pluggable activation (PAPERS.md §1).
+"""CIFAR ResNet-18/50 and MobileNet-V2 with a pluggable activation.
 
-CIFAR variants: 3×3 stride-1 stem, no max-pool, stages at 32/16/8/4 pixels for a 32×32
-input, global average pooling, one linear classifier. Every network takes an activation
-factory ``act(num_channels) -> nn.Module``.
+The networks of DecisiveNets (Gripon, Lassance & Boukli Hacene), §5.1: ResNet-18 for
+CIFAR-10, ResNet-50 for CIFAR-100, here in their usual CIFAR variants (3×3 stride-1 stem, no
+max-pool, stages at 32/16/8/4 pixels for a 32×32 input, global average pooling, one linear
+classifier). MobileNet-V2 is an addition of ours, not in the paper. Every network takes an activation factory
+``act(num_channels) -> nn.Module``.
 
-Placement (derived in PAPERS.md §1 from Table 1's multiplication counts):
+Placement (the paper does not say; derived from Table 1's multiplication counts, see
+docs/decisivenets.md, "Readings we chose"):
 
-* ``"inside"`` (the paper's): the factory's activation replaces the ReLUs *inside* each
-  block — after ``bn1`` of a basic block, after ``bn1`` and ``bn2`` of a bottleneck (and of
-  an inverted residual). The stem ReLU and the block-output ReLU after the residual
-  addition stay plain ReLUs.
+* ``"inside"`` (default; the placement that reproduces Table 1): the factory's activation
+  replaces the ReLUs *inside* each block — after ``bn1`` of a basic block, after ``bn1``
+  and ``bn2`` of a bottleneck (and of an inverted residual). The stem ReLU and the
+  block-output ReLU after the residual addition stay plain ReLUs.
 * ``"everywhere"``: every ReLU of the network is the factory's activation.
 
 Use :func:`build_model` as the entry point.
 """
 from __future__ import annotations
 
-import numbers
 from functools import partial
 from typing import Callable, Sequence
 
 from torch import nn
 
 from .activation import WTA_MODES, DHAMActivation
+from .checks import is_int, positive_int
 
 ActFactory = Callable[[int], nn.Module]
 
@@ -247,13 +250,13 @@ def build_model(
         raise ValueError(f"placement must be one of {PLACEMENTS} (got placement={placement!r})")
     if wta not in WTA_MODES:
         raise ValueError(f"wta must be one of {WTA_MODES} (got wta={wta!r})")
-    for name, value in (("num_classes", num_classes), ("in_channels", in_channels), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1 (got {name}={value!r})")
+    num_classes = positive_int("num_classes", num_classes)
+    in_channels = positive_int("in_channels", in_channels)
+    width = positive_int("width", width)
     blocks = tuple(DEFAULT_BLOCKS[arch] if blocks is None else blocks)
-    if any(isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1 for b in blocks):
+    if not all(is_int(b) and b >= 1 for b in blocks):
         raise ValueError(f"blocks must be positive integers (got blocks={blocks})")
-    num_classes, in_channels, width, blocks = int(num_classes), int(in_channels), int(width), tuple(map(int, blocks))
+    blocks = tuple(map(int, blocks))
     if groups is not None and ell != 1:
         raise ValueError(f"give either ell or groups, not both (got ell={ell!r}, groups={groups!r})")
     act = relu_factory if (groups is None and ell == 1) else dham_factory(ell, groups, wta)

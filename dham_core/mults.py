@@ -1,17 +1,20 @@
-"""Multiplication counts of a network with DHAM activations (PAPERS.md §1, Table 1).
+"""Multiplication counts of a network with DHAM activations (DecisiveNets, Table 1).
 
-Two counts, per image, of the multiply-accumulates (MACs) of the convolutions (and, with
-``include_linear=True``, of the linear layers):
+The paper (Gripon, Lassance & Boukli Hacene, §5.2) reports the multiplications needed to
+process one input without saying how it counted them; docs/decisivenets.md, "The
+multiplication counter" (eqs. 6–8), gives our reading. Two counts, per image, of the
+multiply-accumulates (MACs) of the convolutions (and, with ``include_linear=True``, of the
+linear layers):
 
 * **analytic** — a layer whose input comes straight out of a :class:`DHAMActivation`
   (σ_t / WTA) costs ``MACs / ell`` (only one channel in each group of ``ell`` is non-zero
   at a location under WTA; with ``groups=c`` the divisor is that layer's ``ell = C / c``);
-  every other layer costs its full MACs. For the CIFAR ResNet-50 on CIFAR-100 this equals
-  Table 1's "R50 mults" column exactly for ℓ = 1, 2, …, 64 (tests/test_models_mults.py).
+  every other layer costs its full MACs (eq. 6). For the CIFAR ResNet-50 on CIFAR-100 this
+  equals Table 1's "R50 mults" column exactly for ℓ = 1, 2, …, 64 (tests/test_models_mults.py).
 * **measured** — the MACs whose input value is actually non-zero on a given batch, in
-  eval (WTA) mode, via forward hooks. It is at most the analytic count: under WTA at most
-  ``C / ell`` inputs are non-zero per location, ReLU zeros are skipped too, and the zero
-  padding of a convolution is never counted.
+  eval (WTA) mode, via forward hooks (eq. 7). It is at most the analytic count: under WTA
+  at most ``C / ell`` inputs are non-zero per location, ReLU zeros are skipped too, and the
+  zero padding of a convolution is never counted.
 
 Run ``python -m dham_core.mults --arch resnet50 --num-classes 100 --ell 2`` to print both.
 
@@ -27,25 +30,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .activation import DHAMActivation
-
-# The paper's ResNet-18 column of Table 1 follows A + B / ell exactly (PAPERS.md §1).
-PAPER_R18_A = 1_179_648
-PAPER_R18_B = 3_891_200
+from .activation import WTA_MODES, DHAMActivation
+from .checks import positive_int
+from .models import ARCHS, PLACEMENTS, build_model
+from .published import R18_C10_MULTS_LAW
 
 
 def paper_resnet18_mults(ell: int) -> float:
-    """The paper's Table 1 "R18 mults" figure for group size ``ell``: ``A + B / ell``.
+    """The paper's Table 1 "R18 mults" figure for group size ``ell``: ``A + B / ell`` (eq. 8).
 
-    This is the *paper's* number (A = 1,179,648, B = 3,891,200 fit all seven rows of
-    Table 1 exactly), not something our counter reproduces: the standard CIFAR ResNet-18
-    has about 555M convolution MACs (``analytic_mults`` gives 555,417,600 at ``ell=1``),
-    and we do not know which quantity the paper counted for it. Use it only to print the
-    published figure beside ours.
+    This is the *paper's* number (``published.R18_C10_MULTS_LAW``: A = 1,179,648 and
+    B = 3,891,200 fit all seven rows of Table 1 exactly), not something our counter
+    reproduces: the standard CIFAR ResNet-18 has about 555M convolution MACs
+    (``analytic_mults`` gives 555,417,600 at ``ell=1``), and we do not know which quantity
+    the paper counted for it (docs/decisivenets.md, "The multiplication counter"). Use it
+    only to print the published figure beside ours.
     """
-    if isinstance(ell, bool) or not isinstance(ell, int) or ell < 1:
-        raise ValueError(f"ell must be an integer >= 1 (got ell={ell!r})")
-    return PAPER_R18_A + PAPER_R18_B / ell
+    a, b = R18_C10_MULTS_LAW
+    return a + b / positive_int("ell", ell)
 
 
 @dataclass
@@ -63,8 +65,9 @@ class LayerCount:
         return self.macs // self.ell if self.macs % self.ell == 0 else self.macs / self.ell
 
 
-def _conv_measured(conv: nn.Conv2d, x: torch.Tensor) -> float:
-    """Sum over outputs of the non-zero inputs in their receptive field, per image.
+def conv_measured(conv: nn.Conv2d, x: torch.Tensor) -> float:
+    """Measured MACs of ``conv`` on input ``x``, per image: over all outputs, the sum of the
+    non-zero inputs in their receptive field.
 
     Each output channel of conv group ``g`` reads the same window of group ``g``'s input
     channels, so count non-zeros per group and location, box-sum them over the kernel
@@ -107,7 +110,7 @@ def layer_counts(
             per_output = (module.in_channels // module.groups) * module.kernel_size[0] * module.kernel_size[1]
             count = LayerCount(names[module], "conv", output.numel() // n * per_output, ell)
             if measure:
-                count.measured = _conv_measured(module, x)
+                count.measured = conv_measured(module, x)
         else:
             count = LayerCount(names[module], "linear", output.numel() // n * module.in_features, ell)
             if measure:
@@ -138,11 +141,6 @@ def analytic_mults(
     return sum(c.analytic for c in layer_counts(model, inputs, include_linear, measure=False))
 
 
-def measured_mults(model: nn.Module, inputs: torch.Tensor, include_linear: bool = False) -> float:
-    """Measured multiplications per image (non-zero inputs only) on the batch ``inputs``."""
-    return sum(c.measured for c in layer_counts(model, inputs, include_linear, measure=True))
-
-
 def count_mults(model: nn.Module, inputs: torch.Tensor, include_linear: bool = False) -> dict:
     """Both counts in one forward pass: ``{"analytic": ..., "measured": ..., "layers": [...]}``."""
     layers = layer_counts(model, inputs, include_linear, measure=True)
@@ -154,8 +152,6 @@ def count_mults(model: nn.Module, inputs: torch.Tensor, include_linear: bool = F
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from .models import ARCHS, PLACEMENTS, build_model
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="resnet50", choices=ARCHS)
     parser.add_argument("--num-classes", type=int, default=100)
@@ -166,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ell", type=int, default=1)
     parser.add_argument("--groups", type=int, default=None)
     parser.add_argument("--placement", default="inside", choices=PLACEMENTS)
-    parser.add_argument("--wta", default="keep", choices=("keep", "binary"))
+    parser.add_argument("--wta", default="keep", choices=WTA_MODES)
     parser.add_argument("--include-linear", action="store_true")
     parser.add_argument("--batch-size", type=int, default=8, help="random batch size for the measured count")
     parser.add_argument("--seed", type=int, default=0)

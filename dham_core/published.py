@@ -1,4 +1,7 @@
-"""Every published number the platform puts beside its own results (from shared/PAPERS.md).
+"""Every published number the platform puts beside its own results, and the papers' grids.
+
+Sources and readings: docs/decisivenets.md, docs/resonator.md, docs/krotov_hopfield.md,
+docs/gripon_berrou.md. Torch-free: sweeps, analysis and tests all read it.
 
 One place: analysis tables, tests and notes read these, nobody re-types them.
 Accuracies are in percent, as printed in the papers.
@@ -43,11 +46,11 @@ DECISIVENETS_TABLE3 = [
     ]
 ]
 
-# DecisiveNets Table 1 multiplication laws (PAPERS.md section 1): mults = A + B / ell.
+# DecisiveNets Table 1 multiplication laws (docs/decisivenets.md, 'The multiplication counter'): mults = A + B / ell.
 R50_C100_MULTS_LAW = (425_394_176, 872_415_232)
 R18_C10_MULTS_LAW = (1_179_648, 3_891_200)
 
-# --- Krotov & Hopfield 2016, dense associative memory (PAPERS.md section 3) -------------------
+# --- Krotov & Hopfield 2016, dense associative memory (docs/krotov_hopfield.md) ----------------
 # MNIST test error (%) per power n: n = 2 "in the 1.6% range", n = 3 every run below 1.6%; the
 # slides' per-n errors (n = 2, 3, 20, 30) were not recoverable. Text, not numbers, where the
 # paper gives a range or a bound.
@@ -67,7 +70,7 @@ KROTOV_RANDOM_STARTS = {2: "spurious", 3: "spurious", 5: "all recalled"}
 # Slides: adversarial images generated against row n, classified by column n (error rate, %).
 KROTOV_ADVERSARIAL = {(2, 2): 100.0, (2, 8): 32.0, (8, 2): 57.0, (8, 8): 100.0}
 
-# --- Gripon & Berrou 2011, clique networks (PAPERS.md section 4) ------------------------------
+# --- Gripon & Berrou 2011, clique networks (docs/gripon_berrou.md) ----------------------------
 # The classic setting: c = 8 clusters of l = 256 neurons, c_e = 4 erased, up to ~30,000 messages,
 # 4 iterations; density d = 1 - (1 - 1/l^2)^M, one-iteration error
 # P_e = 1 - (1 - d^(c - c_e))^(c_e (l - 1)) (dham_core.clique_memory holds both formulas).
@@ -76,3 +79,9 @@ GRIPON_CLASSIC = {"clusters": 8, "neurons_per_cluster": 256, "erased": 4, "itera
 # (plain energy: the classical Hopfield net) solves it; rectified polynomials with n >= 2 and
 # odd plain powers n >= 3 do.
 KROTOV_XOR = {"plain": "solved for odd n >= 3 only", "rectified": "solved for n >= 2"}
+
+# --- Sparse resonator networks (thesis ch. 3; docs/resonator.md) -----------------------------
+# Codewords per factor M so that the problem size M^V steps through 1e2 .. 1e9, the x-axis of
+# the capacity figures (Figs 3.4-3.7): V = 3 and V = 2.
+RESONATOR_M_V3 = (5, 10, 22, 46, 100, 215, 464, 1000)
+RESONATOR_M_V2 = (10, 32, 100, 316, 1000, 3162, 10000, 31623)

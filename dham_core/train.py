@@ -1,10 +1,12 @@
-"""The training loop: the paper's recipe for DHAM networks (PAPERS.md §1), no Ray import.
+"""The training loop for DHAM networks, no Ray import.
 
-SGD with momentum and weight decay, batch 128, learning rate divided by 10 at 1/3 and 2/3
-of training (``MultiStepLR`` stepped per optimisation step, milestones in steps: for the
-paper's 300 epochs these fall exactly on epochs 100 and 200), the temperature schedule
-``t_init → t_final`` stepped once per optimisation step, evaluation with the hard WTA
-(``model.eval()``). On CUDA: bf16 autocast (``amp``) and channels_last.
+The recipe of DecisiveNets (Gripon, Lassance & Boukli Hacene), §5.1, as read in
+docs/decisivenets.md, "Training recipe": SGD with momentum and weight decay, batch 128,
+learning rate divided by 10 at 1/3 and 2/3 of training (``MultiStepLR`` stepped per
+optimisation step, milestones in steps: for the paper's 300 epochs these fall exactly on
+epochs 100 and 200), the temperature schedule ``t_init → t_final`` (eq. 5 there) stepped
+once per optimisation step, evaluation with the hard WTA (``model.eval()``, eq. 4 there). On
+CUDA: bf16 autocast (``amp``) and channels_last.
 
     trainer = Trainer(DHAMConfig(dataset="mnist_offline", arch="resnet18", width=8, ell=2, epochs=3))
     trainer.fit(lambda metrics, trainer: print(metrics))
@@ -31,6 +33,7 @@ from torch.utils.data import (
 from .activation import WTA_MODES, TemperatureSchedule, dham_modules
 from .checks import is_int, is_number, refuse
 from .data import DATASETS, load_dataset
+from .devices import resolve_device
 from .models import ARCHS, DEFAULT_BLOCKS, PLACEMENTS, build_model
 from .mults import count_mults
 
@@ -41,7 +44,7 @@ _MULTS_BATCH = 256  # test images used for the measured multiplication count
 
 @dataclass
 class DHAMConfig:
-    """One training run. Defaults follow the paper's recipe (PAPERS.md §1)."""
+    """One training run; defaults follow the paper's recipe (docs/decisivenets.md, "Training recipe")."""
 
     dataset: str = "cifar10"
     """One of data.DATASETS: "cifar10", "cifar100", "mnist_offline", "fashion_mnist"."""
@@ -89,7 +92,7 @@ class DHAMConfig:
     """DataLoader worker processes (0 = load in the training process)."""
     num_threads: int | None = None
     """torch intra-op CPU threads for this process (None = leave torch's default). On a shared
-    CPU, 1 is often several times faster for tiny models (no waits at thread barriers)."""
+    CPU, 1 spares tiny models the waits at thread barriers."""
     limit_train_batches: int | None = None
     """Train on at most this many batches per epoch (None = all)."""
     eval_batch_size: int = 512
@@ -99,9 +102,9 @@ class DHAMConfig:
 
     def validate(self) -> "DHAMConfig":
         """Raise ``ValueError`` naming the field and the allowed values for any bad value."""
-
         fail = functools.partial(refuse, self)
-        for name, allowed in (("dataset", tuple(DATASETS)), ("arch", ARCHS), ("placement", PLACEMENTS), ("wta", WTA_MODES)):
+        choices = (("dataset", tuple(DATASETS)), ("arch", ARCHS), ("placement", PLACEMENTS), ("wta", WTA_MODES))
+        for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 fail(name, f"one of {allowed}")
         for name in ("width", "ell", "epochs", "batch_size", "eval_batch_size", "val_size"):
@@ -153,16 +156,6 @@ class DHAMConfig:
             build_model(self.arch, num_classes, in_channels, self.width, self.blocks,
                         self.ell, self.groups, self.placement, self.wta)
         return self
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA if available, else CPU; raises ValueError for an unavailable CUDA."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f'device must be "auto" or an available device (got device={name!r}, no CUDA here)')
-    return device
 
 
 def _loader(dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, num_workers: int):

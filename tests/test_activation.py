@@ -1,4 +1,5 @@
-"""DHAM activation and temperature schedule against PAPERS.md §1, with naive references."""
+"""DHAM activation and temperature schedule against DecisiveNets §4.1 (docs/decisivenets.md,
+eqs. 2, 4 and 5), with naive references."""
 import math
 
 import pytest
@@ -9,7 +10,8 @@ from dham_core.activation import DHAMActivation, TemperatureSchedule, dham_modul
 
 
 def reference_sigma_t(z: torch.Tensor, ell: int, t: float) -> torch.Tensor:
-    """PAPERS.md §1 literally: per group and location, softmax(t·relu(z)) / max(softmax) · relu(z),
+    """docs/decisivenets.md, eq. 2, literally: per group and location,
+    softmax(t·relu(z)) / max(softmax) · relu(z),
     the softmax factor detached; explicit Python loops over every group of a small tensor."""
     flat = z.reshape(z.shape[0], z.shape[1], -1)  # (N, C, L)
     out = torch.zeros(flat.shape, dtype=z.dtype)

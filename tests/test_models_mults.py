@@ -1,4 +1,5 @@
-"""Models (placement, shapes) and multiplication counts against Table 1 (PAPERS.md §1)."""
+"""Models (placement, shapes) and multiplication counts against DecisiveNets Table 1
+(docs/decisivenets.md, "The multiplication counter")."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,13 +7,20 @@ from torch import nn
 
 from dham_core.activation import dham_modules
 from dham_core.models import build_model
-from dham_core.mults import _conv_measured, analytic_mults, count_mults, layer_counts, main, paper_resnet18_mults
+from dham_core.mults import analytic_mults, conv_measured, count_mults, layer_counts, main, paper_resnet18_mults
+from dham_core.published import DECISIVENETS_TABLE1, ELLS, R50_C100_MULTS_LAW
+
+# DecisiveNets Table 1, published multiplication columns.
+TABLE1_R50_MULTS = tuple(row["r50_mults"] for row in DECISIVENETS_TABLE1)
+TABLE1_R18_MULTS = tuple(row["r18_mults"] for row in DECISIVENETS_TABLE1)
 
 
-ELLS = (1, 2, 4, 8, 16, 32, 64)
-# Table 1 of the paper (PAPERS.md §1), published multiplication columns.
-TABLE1_R50_MULTS = (1_297_809_408, 861_601_792, 643_497_984, 534_446_080, 479_920_128, 452_657_152, 439_025_664)
-TABLE1_R18_MULTS = (5_070_848, 3_125_248, 2_152_448, 1_666_048, 1_422_848, 1_301_248, 1_240_448)
+def test_table1_columns_as_printed():
+    # Guard the shared constants against a typo: the values as printed in the paper.
+    assert ELLS == (1, 2, 4, 8, 16, 32, 64)
+    assert TABLE1_R50_MULTS == (1_297_809_408, 861_601_792, 643_497_984, 534_446_080, 479_920_128,
+                                452_657_152, 439_025_664)
+    assert TABLE1_R18_MULTS == (5_070_848, 3_125_248, 2_152_448, 1_666_048, 1_422_848, 1_301_248, 1_240_448)
 
 
 def meta_model(*args, **kwargs):
@@ -55,10 +63,11 @@ def test_resnet18_analytic_count_matches_closed_form(ell):
 
 
 def test_resnet50_split_into_never_reduced_and_reduced_convs():
-    # PAPERS.md §1: stem + first 1x1s + shortcuts = 425,394,176 MACs; 3x3s + last 1x1s = 872,415,232.
+    # docs/decisivenets.md, eq. 8: stem + first 1x1s + shortcuts = 425,394,176 MACs never reduced;
+    # 3x3s + last 1x1s = 872,415,232 divided by ell.
     layers = layer_counts(meta_model("resnet50", 100, ell=2), torch.zeros(1, 3, 32, 32, device="meta"), measure=False)
-    assert sum(c.macs for c in layers if c.ell == 1) == 425_394_176
-    assert sum(c.macs for c in layers if c.ell == 2) == 872_415_232
+    assert sum(c.macs for c in layers if c.ell == 1) == 425_394_176 == R50_C100_MULTS_LAW[0]
+    assert sum(c.macs for c in layers if c.ell == 2) == 872_415_232 == R50_C100_MULTS_LAW[1]
     assert {c.name.split(".")[-1] for c in layers if c.ell == 2} == {"conv2", "conv3"}
 
 
@@ -101,7 +110,7 @@ def test_measured_conv_count_matches_brute_force(groups, stride, kernel):
     g = torch.Generator().manual_seed(groups * 10 + stride)
     conv = nn.Conv2d(8, 16, kernel, stride, padding=kernel // 2, groups=groups, bias=False)
     x = torch.randn(2, 8, 9, 9, generator=g) * (torch.rand(2, 8, 9, 9, generator=g) < 0.3)
-    assert _conv_measured(conv, x) == pytest.approx(brute_force_measured(conv, x), rel=1e-12)
+    assert conv_measured(conv, x) == pytest.approx(brute_force_measured(conv, x), rel=1e-12)
 
 
 @pytest.mark.parametrize(
