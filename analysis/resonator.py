@@ -1,8 +1,11 @@
-"""Resonator figures from MLflow (thesis Figs 3.4-3.7): accuracy and iterations vs problem size,
-sparse vs dense, and the (k, a) Pareto front of a multi-objective TPE sweep.
+"""Resonator figures from MLflow (thesis Figs 3.4-3.7; docs/resonator.md, "Published claims"):
+accuracy and iterations vs problem size, sparse vs dense, and the (k, a, noise) Pareto front of
+a multi-objective TPE sweep.
 
-Each trial of these sweeps is a pack that reports one MLflow step per cell, so
-``store.trial_histories`` gives one row per cell.
+Each trial of these sweeps is a pack that reports one MLflow step per cell, with the cell's
+coordinates (``D``, ``k``, ``a``, ``noise``, ``V``, ``M``, ...) among its metrics, so
+``store.trial_histories`` gives one row per cell and those columns hold the cell's values (a
+trial's param ``a`` may be a whole list, ``"[3, 5, 8]"``).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.render import compact, finished, is_missing, markdown_table, pyplot, save_figure, write_table
 from tracking import store
 
 CELL = ["kind", "D", "k", "a", "noise", "V", "M", "problem_size"]
@@ -18,12 +22,14 @@ OUT = ["accuracy", "iters_mean", "iters_median", "iters_p95", "converged_frac",
 
 
 def cells_frame(client, parent) -> pd.DataFrame:
+    """One row per finished cell; the dense cells' ``k``, ``a``, ``noise`` are NaN."""
     frame = store.trial_histories(client, parent)
     if frame.empty:
         return frame
-    frame = frame[frame["status"] == "FINISHED"].copy()
+    frame = finished(frame).copy()
     if "kind" not in frame:
-        frame["kind"] = "sparse"
+        # The kind is a trial param (a string, never a metric); the store may prefix it.
+        frame["kind"] = frame["param.kind"] if "param.kind" in frame else "sparse"
     for col in ("k", "a", "noise"):
         if col not in frame:
             frame[col] = float("nan")
@@ -49,38 +55,22 @@ def pareto_front(frame: pd.DataFrame) -> pd.Series:
                       for i in range(len(frame))], index=frame.index)
 
 
+def _cell_text(column: str, value) -> str:
+    """:func:`analysis.render.compact`, but the problem size M^V always to 3 significant digits."""
+    if column == "problem_size" and isinstance(value, float) and not is_missing(value):
+        return f"{value:.3g}"
+    return compact(value)
+
+
 def _markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:
     cols = [c for c in CELL + OUT + ["n"] if c in table]
-    lines = [f"### {title}", "", *notes, "", "| " + " | ".join(cols) + " |",
-             "|" + "---|" * len(cols)]
-    for _, r in table.iterrows():
-        cells = []
-        for c in cols:
-            v = r[c]
-            cells.append(_fmt(c, v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(column: str, v) -> str:
-    if not isinstance(v, float):
-        return str(v)
-    if pd.isna(v):
-        return "—"
-    if column == "problem_size":
-        return f"{v:.3g}"
-    if v.is_integer():
-        return f"{int(v):,}"
-    return f"{v:.3g}" if abs(v) >= 1000 else f"{v:.3f}"
+    rows = [[_cell_text(c, r[c]) for c in cols] for _, r in table.iterrows()]
+    return markdown_table(cols, rows, title=title, notes=notes)
 
 
 def _plot_vs_size(table: pd.DataFrame, series: list[str], path: Path, title: str,
-                  panels=("accuracy", "iters_mean")) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+                  panels=("accuracy", "iters_mean")) -> Path:
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2))
     for label, group in table.groupby(series, dropna=False):
         label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
@@ -97,15 +87,23 @@ def _plot_vs_size(table: pd.DataFrame, series: list[str], path: Path, title: str
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return save_figure(fig, path)
 
 
-def _write(table: pd.DataFrame, markdown: str, stem: Path) -> list[Path]:
-    stem.with_suffix(".md").write_text(markdown)
-    table.to_parquet(stem.with_suffix(".parquet"), engine="pyarrow", index=False)
-    return [stem.with_suffix(".md"), stem.with_suffix(".parquet")]
+def _plot_pareto(table: pd.DataFrame, path: Path) -> Path:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(table["iters_mean"], table["accuracy"], c="lightgrey", label="trials")
+    front = table[table["pareto"]].sort_values("iters_mean")
+    ax.plot(front["iters_mean"], front["accuracy"], "o-", color="C3", label="Pareto front")
+    for _, r in front.iterrows():
+        ax.annotate(f"k={r['k']:g}, a={r['a']:g}, noise={r['noise']:.2f}",
+                    (r["iters_mean"], r["accuracy"]), fontsize=7)
+    ax.set(xlabel="mean iterations", ylabel="accuracy", xscale="log",
+           title="(k, a, noise) trade-off, multi-objective TPE")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
 
 
 def capacity_report(client, parent, stem: Path):
@@ -122,34 +120,11 @@ def capacity_report(client, parent, stem: Path):
         table["pareto"] = pareto_front(table)
         notes.append(f"Pareto-optimal (k, a, noise): {int(table['pareto'].sum())} of {len(table)} "
                      "points (accuracy up, iterations down).")
-        _plot_pareto(table, stem.with_name(stem.name + "-pareto.png"))
-        files.append(stem.with_name(stem.name + "-pareto.png"))
+        files.append(_plot_pareto(table, stem.with_name(stem.name + "-pareto.png")))
     markdown = _markdown(table, "Sparse resonator: accuracy and iterations vs problem size", notes)
-    _plot_vs_size(table, ["D", "k", "a", "V"], stem.with_suffix(".png"),
-                  "Sparse resonator capacity (thesis Figs 3.4-3.6)")
-    return markdown, _write(table, markdown, stem) + [stem.with_suffix(".png")] + files
-
-
-def _plot_pareto(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.scatter(table["iters_mean"], table["accuracy"], c="lightgrey", label="trials")
-    front = table[table["pareto"]].sort_values("iters_mean")
-    ax.plot(front["iters_mean"], front["accuracy"], "o-", color="C3", label="Pareto front")
-    for _, r in front.iterrows():
-        ax.annotate(f"k={r['k']:g}, a={r['a']:g}, noise={r['noise']:.2f}",
-                    (r["iters_mean"], r["accuracy"]), fontsize=7)
-    ax.set(xlabel="mean iterations", ylabel="accuracy", xscale="log",
-           title="(k, a, noise) trade-off, multi-objective TPE")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    figure = _plot_vs_size(table, ["D", "k", "a", "V"], stem.with_suffix(".png"),
+                           "Sparse resonator capacity (thesis Figs 3.4-3.6)")
+    return markdown, write_table(stem, markdown, table) + [figure] + files
 
 
 def vs_dense_report(client, parent, stem: Path):
@@ -176,7 +151,7 @@ def vs_dense_report(client, parent, stem: Path):
               f"{r.time_dense_over_sparse:.2f} | {r.acc_sparse:.3f} | {r.acc_dense:.3f} |"
               for r in ratio.itertuples()]
     markdown = _markdown(table, "Sparse vs dense resonator", notes)
-    _plot_vs_size(table, ["kind"], stem.with_suffix(".png"),
-                  "Sparse vs dense resonator, D = 512, k = 64 (thesis Fig 3.7)",
-                  panels=("accuracy", "iters_mean", "seconds_per_problem"))
-    return markdown, _write(table, markdown, stem) + [stem.with_suffix(".png")]
+    figure = _plot_vs_size(table, ["kind"], stem.with_suffix(".png"),
+                           "Sparse vs dense resonator, D = 512, k = 64 (thesis Fig 3.7)",
+                           panels=("accuracy", "iters_mean", "seconds_per_problem"))
+    return markdown, write_table(stem, markdown, table) + [figure]

@@ -1,4 +1,4 @@
-"""Sparse block codes (SBC) in offset form (PAPERS.md §2, thesis §2.1).
+"""Sparse block codes (SBC) in offset form (thesis §2.1.2; docs/resonator.md, eqs. 1-3).
 
 A maximally sparse binary vector of dimension ``D = k·L`` has ``k`` segments of length ``L``
 with exactly one 1 per segment. We store it as its *offset vector*: an ``int64`` tensor of
@@ -6,7 +6,7 @@ shape ``(..., k)`` with entries in ``[0, L)``. Every function here is batched ov
 leading dimensions, runs on whatever device its inputs live on, and takes an explicit
 ``torch.Generator`` for every random choice.
 
-Operations (thesis eqs. 2.2-2.5):
+Operations (thesis eqs. 2.2-2.5; docs/resonator.md, "Sparse block codes"):
 
 - bind     ``a ⊗ b``: ``(a' + b') mod L``          (commutative, associative)
 - unbind   ``e ⊘ b``: ``(e' − b') mod L``          (not commutative)
@@ -80,12 +80,14 @@ def random_codebook(
 
 
 def bind(a: Tensor, b: Tensor, L: int) -> Tensor:
-    """``a ⊗ b``: segment-wise cyclic shift, ``(a' + b') mod L`` (thesis eq. 2.3). Broadcasts."""
+    """``a ⊗ b``: segment-wise cyclic shift, ``(a' + b') mod L`` (thesis eq. 2.3;
+    docs/resonator.md, eq. 1). Broadcasts."""
     return torch.remainder(a + b, L)
 
 
 def unbind(e: Tensor, b: Tensor, L: int) -> Tensor:
-    """``e ⊘ b = (e' − b') mod L``, the inverse of binding by ``b``: ``unbind(bind(a, b), b) == a``."""
+    """``e ⊘ b = (e' − b') mod L`` (thesis eq. 2.4; docs/resonator.md, eq. 2), the inverse of
+    binding by ``b``: ``unbind(bind(a, b), b) == a``."""
     return torch.remainder(e - b, L)
 
 
@@ -95,7 +97,8 @@ def multibind(vectors: Tensor, L: int, dim: int = -2) -> Tensor:
 
 
 def thin(acc: Tensor, *, generator: torch.Generator) -> Tensor:
-    """Thinning: per segment, the offset of the maximum of ``acc`` ``(..., k, L)`` -> ``(..., k)``.
+    """Thinning: per segment, the offset of the maximum of ``acc`` ``(..., k, L)`` -> ``(..., k)``
+    (docs/resonator.md, eq. 3).
 
     Ties are broken uniformly at random: with ``c`` tied maxima in a segment we draw
     ``u ~ U[0,1)`` and keep the ``floor(u·c)``-th tied position (in position order). This costs

@@ -15,12 +15,12 @@ gives the grid to warm-start it from). ``--set KEY=VALUE`` pins a key (it leaves
 from optuna.distributions import (
     CategoricalDistribution, FloatDistribution, IntDistribution)
 
+from dham_core.published import RESONATOR_M_V2, RESONATOR_M_V3
 from sweeps.runner import Preset, Sweep, main
 from trainables.resonator import train_resonator_pack, validate
 
-# M per factor so that M^V spans 1e2 .. 1e9 (V = 3) and 1e2 .. 1e9 (V = 2).
-M_V3 = [5, 10, 22, 46, 100, 215, 464, 1000]
-M_V2 = [10, 32, 100, 316, 1000, 3162, 10000, 31623]
+# M per factor so that M^V spans 1e2 .. 1e9 (V = 3 and V = 2): the thesis's x-axis.
+M_V3, M_V2 = list(RESONATOR_M_V3), list(RESONATOR_M_V2)
 A_GRID = [1, 2, 3, 5, 8, 13, 21]
 
 SWEEP = Sweep(
@@ -33,7 +33,7 @@ SWEEP = Sweep(
            "V": CategoricalDistribution([2, 3]),
            "a": IntDistribution(1, 64),
            # scale of the attention noise r ~ U[0, noise) (thesis: 1); it trades iterations
-           # against accuracy as strongly as a does (dham_core.resonator docstring)
+           # against accuracy as strongly as a does (docs/resonator.md, "Readings we chose")
            "noise": FloatDistribution(0.1, 1.5)},
     grid={"D": [1024], "k": [16, 32, 64, 128], "V": [3]},
     presets={

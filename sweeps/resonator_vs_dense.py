@@ -6,9 +6,11 @@ D = 512, k = 64.
 """
 from optuna.distributions import CategoricalDistribution
 
-from sweeps.resonator_capacity import M_V3
+from dham_core.published import RESONATOR_M_V3
 from sweeps.runner import Preset, Sweep, main
 from trainables.resonator import train_resonator_pack, validate
+
+M_V3 = list(RESONATOR_M_V3)  # M^V = 1e2 .. 1e9 at V = 3 (thesis Fig 3.7's x-axis)
 
 FIXED = {"D": 512, "k": 64, "V": 3, "a": 5}
 

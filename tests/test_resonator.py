@@ -1,24 +1,18 @@
-"""Sparse and dense resonator networks (dham_core.resonator): semantics against naive reference
-implementations, the two bundling paths, convergence bookkeeping, argument checks, the pack
-evaluator, torchhd's dense resonator step, and cheap thesis claims (PAPERS.md §2)."""
+"""Sparse and dense resonator networks (dham_core.resonator*): semantics against naive reference
+implementations, the two bundling paths, convergence bookkeeping, argument checks, the cell and
+the pack evaluator, torchhd's dense resonator step, and cheap thesis claims (thesis §3.3;
+docs/resonator.md, "Published claims")."""
 
 import pytest
 import torch
 import torchhd  # test extra (torch-hd==5.8.4): the peer implementation
 
 from dham_core import sbc
-from dham_core.resonator import (
-    DenseResonator,
-    SparseResonator,
-    default_max_it,
-    dense_problems,
-    evaluate_dense,
-    evaluate_pack,
-    evaluate_sparse,
-    random_bipolar,
-    sign0,
-    sparse_problems,
-)
+from dham_core.resonator import SparseResonator, default_max_it
+from dham_core.resonator_dense import DenseResonator, random_bipolar, sign0
+from dham_core.resonator_pack import (
+    ResonatorCell, cells_from_config, evaluate_dense, evaluate_pack, evaluate_sparse)
+from dham_core.resonator_problems import dense_problems, sparse_problems
 
 torch.set_num_threads(1)
 
@@ -236,7 +230,8 @@ def test_groups_of_codebooks_match_separate_runs():
 
 
 def test_thesis_claim_D1280_k40_V2_M32_decodes_all():
-    # PAPERS.md §2: at D = 1280, k = 40 the V = 2, M = 32 resonator decodes every correct input.
+    # Thesis §3.3 (docs/resonator.md, "Published claims" 2): at D = 1280, k = 40 the V = 2,
+    # M = 32 resonator decodes every correct input.
     r = evaluate_sparse(1280, 40, 16, 2, 32, num_problems=128, seed=0)
     assert r["accuracy"] == 1.0 and r["converged_frac"] == 1.0
 
@@ -327,8 +322,8 @@ def test_peer_torchhd_resonator_step_equals_dense_parallel_step():
 
 
 def test_sparse_needs_more_iterations_than_dense_for_small_problems():
-    # PAPERS.md §2 / Fig. 3.7: at D = 512, k = 64 and small M^V the sparse network needs
-    # more iterations than the dense one (about 2x in the thesis).
+    # Thesis Fig. 3.7 (docs/resonator.md, "Published claims" 3): at D = 512, k = 64 and small
+    # M^V the sparse network needs more iterations than the dense one (about 2x in the thesis).
     s = evaluate_sparse(512, 64, 4, 3, 10, num_problems=64, seed=2)
     d = evaluate_dense(512, 3, 10, num_problems=64, seed=2)
     assert d["accuracy"] == 1.0
@@ -468,3 +463,60 @@ def test_numpy_integers_from_a_search_space_are_accepted():
     r = evaluate_sparse(np.int64(512), np.int64(64), np.int64(4), np.int64(3), np.int64(8),
                         num_problems=np.int64(8), seed=np.int64(0), max_it=np.int64(100))
     assert r["accuracy"] == 1.0 and type(r["D"]) is int
+
+
+# --------------------------------------------------------------------------------------------
+# The cell: validated once when built, trusted by the pack
+# --------------------------------------------------------------------------------------------
+
+SPARSE_CELL = {"D": 512, "k": 64, "a": 3, "V": 3, "M": 8}
+
+BAD_CELLS = [
+    ({"kind": "hybrid", "D": 64, "V": 3, "M": 10}, r"kind must be one of \['sparse', 'dense'\] \(got kind='hybrid'\)"),
+    ({"D": 512, "k": 64, "V": 3, "M": 8}, r"cell is missing 'a' \(a sparse cell needs D, V, M, k, a\)"),
+    ({"kind": "dense", "D": 512, "V": 3}, r"cell is missing 'M' \(a dense cell needs D, V, M\)"),
+    ({**SPARSE_CELL, "D": 1000}, r"k must divide D \(got D=1000, k=64\)"),
+    ({**SPARSE_CELL, "a": 9}, r"a must satisfy 1 <= a <= M = 8 \(got a=9\)"),
+    ({**SPARSE_CELL, "a": 2.5}, r"a must be an integer with 1 <= a <= M = 8"),
+    ({**SPARSE_CELL, "V": 1}, r"V must be an integer >= 2 \(got V=1\)"),
+    ({**SPARSE_CELL, "num_problems": 0}, r"num_problems must be an integer >= 1"),
+    ({**SPARSE_CELL, "max_it": 0}, r"max_it must be an integer >= 1 or None \(got max_it=0\)"),
+    ({**SPARSE_CELL, "seed": 1.5}, r"seed must be an integer \(got seed=1.5\)"),
+    ({**SPARSE_CELL, "patience": 0}, r"patience must be an integer >= 1 \(got patience=0\)"),
+    ({**SPARSE_CELL, "update": "async"}, r"update must be one of \['sequential', 'parallel'\]"),
+    ({**SPARSE_CELL, "bundling": "dense"}, r"bundling must be one of \['offset', 'matmul'\]"),
+    ({**SPARSE_CELL, "noise": 0}, r"noise must be > 0 \(got noise=0\)"),
+    ({**SPARSE_CELL, "alpha": 1}, r"unknown config key\(s\) alpha for a resonator cell; allowed: kind, D"),
+    ({"kind": "dense", "D": 0, "V": 3, "M": 8}, r"D must be a positive integer \(got D=0\)"),
+]
+
+
+@pytest.mark.parametrize("config,message", BAD_CELLS)
+def test_bad_cells_name_the_field(config, message):
+    with pytest.raises(ValueError, match=message):
+        ResonatorCell.from_config(config)
+
+
+def test_cell_normalises_and_a_dense_cell_drops_sparse_keys():
+    import numpy as np
+
+    cell = ResonatorCell.from_config({**SPARSE_CELL, "M": np.int64(8), "noise": 1})
+    assert type(cell.M) is int and cell.noise == 1.0 and type(cell.noise) is float
+    dense = ResonatorCell.from_config({"kind": "dense", "D": 512, "k": 64, "a": 3, "V": 3, "M": 8})
+    assert dense.k is None and dense.a is None and "bundling" not in dense.as_dict()
+    with pytest.raises(ValueError, match="a must be left out of a dense cell"):
+        ResonatorCell(kind="dense", D=512, V=3, M=8, a=3)
+    cells = cells_from_config({"kind": ["sparse", "dense"], "D": 512, "k": 64, "V": 3, "M": 8,
+                               "a": [2, 3]})
+    assert [(c.kind, c.a) for c in cells] == [("sparse", 2), ("sparse", 3), ("dense", None)]
+
+
+def test_pack_trusts_built_cells(monkeypatch):
+    cells = cells_from_config({**SPARSE_CELL, "a": [3, 6], "num_problems": 8, "seed": [0, 1]})
+    built = []
+    validate = ResonatorCell.__post_init__
+    monkeypatch.setattr(ResonatorCell, "__post_init__", lambda self: built.append(self) or validate(self))
+    out = evaluate_pack(cells)
+    assert built == [] and [r["a"] for r in out] == [3, 3, 6, 6]
+    evaluate_pack([{**SPARSE_CELL, "num_problems": 8}])  # a dict is built (validated) once
+    assert len(built) == 1

@@ -9,10 +9,10 @@ from trainables.resonator import pack_cells
 
 def test_pack_expands_list_axes_and_validates():
     cells = pack_cells({"D": 1024, "k": 64, "V": 3, "M": [5, 10], "a": [2, 3], "seed": 1})
-    assert len(cells) == 4 and {(c["M"], c["a"]) for c in cells} == {(5, 2), (5, 3), (10, 2),
-                                                                      (10, 3)}
+    assert len(cells) == 4 and {(c.M, c.a) for c in cells} == {(5, 2), (5, 3), (10, 2), (10, 3)}
     dense = pack_cells({"kind": "dense", "D": 512, "k": 64, "V": 3, "M": [5, 10], "a": [2, 3]})
-    assert len(dense) == 2 and all("a" not in c and "k" not in c for c in dense)
+    assert len(dense) == 2 and all(c.a is None and c.k is None for c in dense)
+    assert all("a" not in c.as_dict() and "k" not in c.as_dict() for c in dense)
     with pytest.raises(ValueError, match="k"):
         pack_cells({"D": 1000, "k": 64, "V": 3, "M": 5, "a": 2})
     with pytest.raises(ValueError, match="a"):
