@@ -1,10 +1,12 @@
-"""Figure-style report of ``sweeps/clique_capacity.py`` (Gripon & Berrou, PAPERS.md §4), from MLflow.
+"""Report of ``sweeps/clique_capacity.py`` (Gripon & Berrou 2011; docs/gripon_berrou.md), from
+MLflow only.
 
 Pools every trial's cells per (rule, iterations, M): retrieval error rate with a 95% Wilson
-interval, the counted density beside ``d = 1 − (1 − 1/ℓ²)^M`` and the one-iteration error
-formula ``P_e = 1 − (1 − d^(c−c_e))^(c_e(ℓ−1))``; checks the issue's acceptance (one iteration
-within ±0.05 of the formula for 5,000 ≤ M ≤ 30,000; four iterations below one) and draws the
-error vs M with the theory curve.
+interval, the counted density beside ``d = 1 − (1 − 1/ℓ²)^M`` (docs/gripon_berrou.md, eq. 3) and
+the one-iteration error ``P_e = 1 − (1 − d^(c−c_e))^(c_e(ℓ−1))`` (eq. 4, from the torch-free
+:mod:`dham_core.formulas`); checks the acceptance (one iteration within ±0.05 of P_e for
+5,000 ≤ M ≤ 30,000; more iterations fewer errors than one) and draws the error vs M with the
+theory curve.
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from statistics import NormalDist
 
 import pandas as pd
 
+from analysis.render import finished, markdown_table, number, pyplot, save_figure, write_table
+from dham_core.formulas import clique_density, clique_one_iteration_error
 from tracking import store
-from analysis.dam import _finished, _plt, fmt, markdown_table
 
 TOLERANCE = 0.05
+"""One iteration's measured error must lie within ± this of P_e (eq. 4)."""
 CHECK_RANGE = (5000, 30000)
+"""The M range (inclusive) where that check applies: the paper's classic setting's range."""
 
 
 def wilson(errors: int, tests: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -51,7 +56,7 @@ def clique_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def acceptance(table: pd.DataFrame) -> dict:
-    """The issue's checks: one iteration within ±0.05 of the formula in CHECK_RANGE; fewer errors
+    """The checks the report prints: one iteration within ±TOLERANCE of P_e in CHECK_RANGE; fewer errors
     after the most iterations than after one (where one iteration's error is strictly between 0
     and 1, i.e. where fewer is possible and informative)."""
     one = table[(table["iters"] == 1) & table["M"].between(*CHECK_RANGE)]
@@ -67,23 +72,21 @@ def acceptance(table: pd.DataFrame) -> dict:
 
 
 def report_clique(mlflow_client, parent, out_stem: Path):
-    cells = _finished(store.trial_histories(mlflow_client, parent))
+    cells = finished(store.trial_histories(mlflow_client, parent))
     table = clique_table(cells)
     title = "### Gripon & Berrou - clique network retrieval error vs stored messages M\n"
     if table.empty:
         markdown = title + "\nno finished trials\n"
-        md = out_stem.with_suffix(".md")
-        md.write_text(markdown)
-        return markdown, [md]
+        return markdown, write_table(out_stem, markdown, table)
     first = table.iloc[0]
     c, ell, ce = int(first["c"]), int(first["ell"]), int(first["c_e"])
     rows = []
     for _, r in table.iterrows():
         rows.append([r["rule"], f"{int(r['iters'])}", f"{int(r['M']):,}",
-                     f"{fmt(r['error_rate'], 3)} [{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]",
-                     f"{r['errors']}/{r['tests']}", fmt(r["error_formula"], 3),
-                     fmt(r["gap"], 3) if r["iters"] == 1 else "",
-                     fmt(r["density"], 4), fmt(r["density_formula"], 4)])
+                     f"{number(r['error_rate'], 3)} [{number(r['ci_low'], 3)}, {number(r['ci_high'], 3)}]",
+                     f"{r['errors']}/{r['tests']}", number(r["error_formula"], 3),
+                     number(r["gap"], 3) if r["iters"] == 1 else "",
+                     number(r["density"], 4), number(r["density_formula"], 4)])
     check = acceptance(table)
     markdown = "\n".join([
         title,
@@ -98,24 +101,18 @@ def report_clique(mlflow_client, parent, out_stem: Path):
         f"{check['within']}/{check['checked']} cells; more iterations fewer errors than one: "
         f"{check['fewer_errors']}/{check['compared']} cells.\n",
     ])
-    md = out_stem.with_suffix(".md")
-    md.write_text(markdown)
-    pq = Path(f"{out_stem}-clique.parquet")
-    table.to_parquet(pq, engine="pyarrow", index=False)
-    png = Path(f"{out_stem}-clique.png")
-    _plot(table, png, c, ell, ce)
-    return markdown, [md, pq, png]
+    png = save_figure(_figure(table, c, ell, ce), Path(f"{out_stem}-clique.png"))
+    return markdown, [*write_table(out_stem, markdown, table), png]
 
 
-def _plot(table: pd.DataFrame, path: Path, c: int, ell: int, ce: int) -> None:
+def _figure(table: pd.DataFrame, c: int, ell: int, ce: int):
+    """Error rate vs M per (rule, iterations) with P_e (top); counted density beside d (bottom)."""
     import numpy as np
 
-    from dham_core.clique_memory import density_formula, one_iteration_error_formula
-
-    plt = _plt()
+    plt = pyplot()
     fig, (ax, dx) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     m = np.linspace(0, max(table["M"].max() * 1.05, 1), 400)
-    ax.plot(m, one_iteration_error_formula(m, c, ell, ce).numpy(), "k-", lw=1.2, label="paper P_e, 1 iteration")
+    ax.plot(m, [clique_one_iteration_error(x, c, ell, ce) for x in m], "k-", lw=1.2, label="paper P_e, 1 iteration")
     for (rule, iters), g in table.groupby(["rule", "iters"], sort=True):
         yerr = [(g["error_rate"] - g["ci_low"]).clip(lower=0), (g["ci_high"] - g["error_rate"]).clip(lower=0)]
         ax.errorbar(g["M"], g["error_rate"], yerr=yerr, fmt="o-" if iters == 1 else "s--", ms=4, capsize=2,
@@ -125,13 +122,11 @@ def _plot(table: pd.DataFrame, path: Path, c: int, ell: int, ce: int) -> None:
     ax.set_title(f"Clique network: c = {c}, ℓ = {ell}, {ce} erased clusters", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    dx.plot(m, density_formula(m, ell).numpy(), "k-", lw=1, label="paper d")
+    dx.plot(m, [clique_density(x, ell) for x in m], "k-", lw=1, label="paper d")
     dens = table.groupby("M")["density"].mean()
     dx.plot(dens.index, dens.values, "o", ms=4, label="ours (counted)")
     dx.set_xlabel("M (stored messages)")
     dx.set_ylabel("density")
     dx.grid(alpha=0.3)
     dx.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig

@@ -1,4 +1,4 @@
-"""Dense associative memory speed, measured side by side in one run.
+"""Dense associative memory (Krotov–Hopfield) speed, measured side by side in one run.
 
 1. DAM classifier forward+backward: the vectorised B×K×C form vs a naive loop over classes.
 2. DAM step vs the same-size one-hidden-layer MLP of ``nn.Linear`` layers (its dual form,
@@ -6,8 +6,8 @@
 3. Capacity measurement throughput (memory recalls checked per second): many (power, rectified,
    seed) cells packed into one pass vs one cell per call.
 
-    python benchmarks/dam.py            # paper sizes: B = 1000, N = 784, K = 2000, C = 10
-    python benchmarks/dam.py --quick    # tiny version (smoke test)
+    python benchmarks/hopfield.py            # paper sizes: B = 1000, N = 784, K = 2000, C = 10
+    python benchmarks/hopfield.py --quick    # tiny version (smoke test)
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from dham_core import dam
+from dham_core.hopfield_capacity import perfect_recall_fraction
+from dham_core.hopfield_model import DenseAssociativeMemory, energy_fn, hopfield_loss, targets_pm1
 
 
 def timed(fn, device: torch.device, reps: int) -> float:
@@ -37,8 +38,9 @@ def timed(fn, device: torch.device, reps: int) -> float:
     return statistics.median(times)
 
 
-def naive_forward(model: dam.DenseAssociativeMemory, v: torch.Tensor) -> torch.Tensor:
-    """The per-class formula with a Python loop over α (PAPERS.md §3), scaled by T like the model."""
+def naive_forward(model: DenseAssociativeMemory, v: torch.Tensor) -> torch.Tensor:
+    """The per-class formula with a Python loop over α (docs/krotov_hopfield.md, "Classifier and
+    training recipe"), scaled by T like the model."""
     n_vis, t, n = model.num_visible, model.temperature, model.power
     xi = model.memories
     visible = v @ xi[:, :n_vis].T
@@ -48,28 +50,28 @@ def naive_forward(model: dam.DenseAssociativeMemory, v: torch.Tensor) -> torch.T
         for gamma in range(model.num_classes):
             if gamma != alpha:
                 rest = rest - xi[:, n_vis + gamma]
-        on = dam.rectified_poly((rest + xi[:, n_vis + alpha]) / t, n)
-        off = dam.rectified_poly((rest - xi[:, n_vis + alpha]) / t, n)
+        on = energy_fn((rest + xi[:, n_vis + alpha]) / t, n, True)
+        off = energy_fn((rest - xi[:, n_vis + alpha]) / t, n, True)
         outputs.append(torch.tanh((on - off).sum(1)))
     return torch.stack(outputs, 1)
 
 
 def classifier_benchmark(batch: int, visible: int, memories: int, classes: int, power: int, device, reps: int):
     g = torch.Generator().manual_seed(0)
-    model = dam.DenseAssociativeMemory(visible, classes, memories, power, 400.0, generator=g).to(device)
+    model = DenseAssociativeMemory(visible, classes, memories, power, 400.0, generator=g).to(device)
     mlp = model.dual_network()
     v = (torch.rand(batch, visible, generator=g) * 2 - 1).to(device)
-    t = dam.targets_pm1(torch.randint(0, classes, (batch,), generator=g), classes).to(device)
+    t = targets_pm1(torch.randint(0, classes, (batch,), generator=g), classes).to(device)
 
     def step(net):
         def run():
             net.zero_grad(set_to_none=True)
-            dam.dam_loss(net(v), t, 3).backward()
+            hopfield_loss(net(v), t, 3).backward()
         return run
 
     def naive_step():
         model.zero_grad(set_to_none=True)
-        dam.dam_loss(naive_forward(model, v), t, 3).backward()
+        hopfield_loss(naive_forward(model, v), t, 3).backward()
 
     vec = timed(step(model), device, reps)
     naive = timed(naive_step, device, reps)
@@ -86,13 +88,13 @@ def capacity_benchmark(num_neurons: int, num_memories: int, powers, seeds, probe
     cells = len(powers) * len(flags) * len(seeds)
 
     def packed():
-        dam.perfect_recall_fraction(num_neurons, [num_memories], powers, flags, seeds, probes, device)
+        perfect_recall_fraction(num_neurons, [num_memories], powers, flags, seeds, probes, device)
 
     def single():
         for n in powers:
             for r in flags:
                 for sd in seeds:
-                    dam.perfect_recall_fraction(num_neurons, [num_memories], [n], r, [sd], probes, device)
+                    perfect_recall_fraction(num_neurons, [num_memories], [n], r, [sd], probes, device)
 
     recalls = cells * probes
     t_packed = timed(packed, device, reps)

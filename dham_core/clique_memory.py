@@ -1,4 +1,5 @@
-"""Gripon–Berrou sparse associative memory (clique networks, IEEE TNN 2011) — PAPERS.md §4.
+"""Gripon–Berrou sparse associative memory (clique networks; Gripon & Berrou 2011, IEEE TNN;
+docs/gripon_berrou.md, "Model" and "Retrieval").
 
 ``c`` clusters of ``ℓ`` neurons; a message is one neuron per cluster, stored as a clique in a
 binary symmetric weight matrix ``W`` with no links inside a cluster. Retrieval of a message with
@@ -6,34 +7,22 @@ erased clusters iterates "score, then winner-takes-all in every cluster (ties ke
 
 * ``CliqueMemory`` — auto-associative store / retrieve, batched, CPU or GPU;
 * ``HeteroCliqueMemory`` — the DecisiveNets chapter's hetero-associative form
-  ``W = max_i(y_i x_iᵀ)`` with per-block WTA read-out (PAPERS.md §1);
-* ``density_formula``, ``one_iteration_error_formula`` — the paper's d and P_e;
+  ``W = max_i(y_i x_iᵀ)`` with per-block WTA read-out (DecisiveNets eq. 1; docs/decisivenets.md,
+  "The model");
 * ``erasure_error_rate`` — the classic measurement (erase c_e clusters of stored messages).
+
+The paper's density d and one-iteration error P_e are ``dham_core.formulas.clique_density``
+and ``clique_one_iteration_error``; the capacity trial is ``dham_core.clique_capacity``.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 
+from dham_core.checks import is_int
+
 RULES = ("sum_of_sum", "sum_of_max")
-
-
-def density_formula(num_messages, neurons_per_cluster: int):
-    """Expected density after M random messages: ``d = 1 − (1 − 1/ℓ²)^M``."""
-    m = torch.as_tensor(num_messages, dtype=torch.float64)
-    return -torch.expm1(m * math.log1p(-1 / neurons_per_cluster ** 2))
-
-
-def one_iteration_error_formula(num_messages, clusters: int, neurons_per_cluster: int, erased: int):
-    """One-iteration retrieval error with ``c_e`` erased clusters (independent-edge approximation):
-
-        P_e = 1 − (1 − d^(c − c_e))^(c_e (ℓ − 1))
-    """
-    d = density_formula(num_messages, neurons_per_cluster)
-    ok = torch.log1p(-d ** (clusters - erased)) * (erased * (neurons_per_cluster - 1))
-    return -torch.expm1(ok)
 
 
 class CliqueRetrieval(NamedTuple):
@@ -44,7 +33,7 @@ class CliqueRetrieval(NamedTuple):
 
 
 def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+    if not is_int(value) or value < 2:
         raise ValueError(f"{name} must be an integer >= 2 (got {name}={value!r})")
     return value
 
@@ -77,7 +66,7 @@ def _decode(activity: torch.Tensor) -> torch.Tensor:
 
 
 class CliqueMemory:
-    """Auto-associative clique network (PAPERS.md §4).
+    """Auto-associative clique network (docs/gripon_berrou.md, "Retrieval").
 
     ``store(messages)`` adds messages (M, c) of neuron indices in [0, ℓ): ``W ← W OR clique``.
     ``retrieve(partial, erased_mask, iterations, rule, gamma)`` recovers the erased clusters.
@@ -162,7 +151,7 @@ class CliqueMemory:
         if bool(erased.all(1).any()):
             raise ValueError("erased_mask must leave at least one known cluster per message "
                              "(got a row erasing every cluster)")
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        if not is_int(iterations) or iterations < 1:
             raise ValueError(f"iterations must be an integer >= 1 (got iterations={iterations!r})")
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES} (got rule={rule!r})")
@@ -184,7 +173,7 @@ def random_messages(num_messages: int, clusters: int, neurons_per_cluster: int,
 def random_erasures(num_messages: int, clusters: int, erased: int, generator: torch.Generator | None = None,
                     device=None) -> torch.Tensor:
     """(M, c) bool masks with exactly ``erased`` clusters erased per row, uniformly at random."""
-    if isinstance(erased, bool) or not isinstance(erased, int) or not 0 <= erased < clusters:
+    if not is_int(erased) or not 0 <= erased < clusters:
         raise ValueError(f"erased must be an integer in [0, {clusters - 1}] (got erased={erased!r})")
     order = torch.rand(num_messages, clusters, generator=generator).argsort(1)
     return (order < erased).to(device)
@@ -206,7 +195,8 @@ def erasure_error_rate(memory: CliqueMemory, messages: torch.Tensor, erased: int
 
 
 class HeteroCliqueMemory:
-    """Hetero-associative form ``x ↦ y``: ``W = max_i(y_i x_iᵀ)`` (PAPERS.md §1).
+    """Hetero-associative form ``x ↦ y``: ``W = max_i(y_i x_iᵀ)`` (DecisiveNets eq. 1;
+    docs/decisivenets.md, "The model").
 
     Inputs are c one-hot blocks of ℓ, outputs c′ blocks of ℓ′ (given as index tensors);
     read-out ``z = W x`` then winner-takes-all in every output block (ties kept, score > 0).

@@ -7,7 +7,7 @@
 * ``"cifar10"`` / ``"cifar100"`` — torchvision's CIFAR readers (``root`` = the folder holding
   ``cifar-10-batches-py`` / ``cifar-100-python``; ``download=True`` fetches them for users
   with network). Training images get the paper's augmentation (random 32×32 crop with
-  4-pixel zero padding, horizontal flip, PAPERS.md §1); the validation split (``val_size``
+  4-pixel zero padding, horizontal flip; docs/decisivenets.md, "Training recipe"); the validation split (``val_size``
   images held out of the 50,000 training images by a seeded permutation) and the test set
   are only normalised.
 * ``"mnist_offline"`` (the offline default) — 5,000 real MNIST digits (500 per class,
@@ -24,7 +24,7 @@ The offline sets are returned as in-memory ``TensorDataset``s (fast to batch).
 
 ``load_flat(name, root=None, download=False, seed=0, split="test")`` gives the same digits (or
 Fashion-MNIST, or torchvision's full ``"mnist"``) as flat ``(B, 784)`` tensors in [−1, 1] for
-the dense associative memory (PAPERS.md §3).
+the dense associative memory (docs/krotov_hopfield.md, "Classifier and training recipe").
 """
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ from typing import NamedTuple
 
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
+
+from dham_core.checks import is_int
 
 # name -> (num_classes, in_channels); lets configs be validated without loading any data.
 DATASETS = {
@@ -78,7 +80,7 @@ def _normalise(images: torch.Tensor, stats) -> torch.Tensor:
 
 
 def _check_val_size(val_size: int, train_total: int) -> None:
-    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 1 <= val_size < train_total:
+    if not is_int(val_size) or not 1 <= val_size < train_total:
         raise ValueError(f"val_size must be an integer in [1, {train_total - 1}] (got val_size={val_size!r})")
 
 
@@ -206,7 +208,7 @@ def load_dataset(
 
 
 # ----------------------------------------------------------------------------------------
-# Flat images in [−1, 1] for the dense associative memory (PAPERS.md §3)
+# Flat images in [−1, 1] for the dense associative memory (docs/krotov_hopfield.md)
 # ----------------------------------------------------------------------------------------
 
 FLAT_DATASETS = ("mnist_offline", "fashion_mnist", "mnist")
@@ -214,8 +216,8 @@ FLAT_SPLITS = ("test", "val")
 
 
 class FlatSplits(NamedTuple):
-    """(B, 784) float32 pixels in [−1, 1] and int64 labels (B,): what ``dham_core.dam`` trains on
-    (field names and order of ``dam.ClassificationData``)."""
+    """(B, 784) float32 pixels in [−1, 1] and int64 labels (B,): what the dense associative memory
+    trains on (``dham_core.hopfield_train``)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor

@@ -73,7 +73,7 @@ KROTOV_ADVERSARIAL = {(2, 2): 100.0, (2, 8): 32.0, (8, 2): 57.0, (8, 8): 100.0}
 # --- Gripon & Berrou 2011, clique networks (docs/gripon_berrou.md) ----------------------------
 # The classic setting: c = 8 clusters of l = 256 neurons, c_e = 4 erased, up to ~30,000 messages,
 # 4 iterations; density d = 1 - (1 - 1/l^2)^M, one-iteration error
-# P_e = 1 - (1 - d^(c - c_e))^(c_e (l - 1)) (dham_core.clique_memory holds both formulas).
+# P_e = 1 - (1 - d^(c - c_e))^(c_e (l - 1)) (dham_core.formulas holds both).
 GRIPON_CLASSIC = {"clusters": 8, "neurons_per_cluster": 256, "erased": 4, "iterations": 4}
 # XOR with N = 3 units and the 4 truth-table rows as memories (K = 4 > N): no n = 1 or 2 model
 # (plain energy: the classical Hopfield net) solves it; rectified polynomials with n >= 2 and

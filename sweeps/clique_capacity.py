@@ -1,20 +1,21 @@
-"""Gripon & Berrou (PAPERS.md §4): retrieval error of the clique network vs the messages stored.
+"""Gripon & Berrou 2011: retrieval error of the clique network vs the messages stored
+(docs/gripon_berrou.md, "Retrieval" and "Density and error").
 
 c = 8 clusters of ℓ = 256 neurons, 4 erased clusters, M from 1,000 to 40,000 stored messages:
 the error rate after 1 and 4 iterations for the sum-of-sum and the sum-of-max rules, beside the
 counted and the predicted density ``d = 1 − (1 − 1/ℓ²)^M`` and the one-iteration error formula
 ``P_e = 1 − (1 − d^(c−c_e))^(c_e(ℓ−1))``. One trial = one network filled message by message
-with every (M, iterations) cell measured on the way (trainables.dam.clique_capacity_pack).
+with every (M, iterations) cell measured on the way (dham_core.clique_capacity.clique_capacity_rows).
 
-    python sweeps/clique_capacity.py --preset smoke            # a minute
-    python sweeps/clique_capacity.py --preset cpu --seeds 2    # ~10 min on 2 cores
+    python sweeps/clique_capacity.py --preset smoke
+    python sweeps/clique_capacity.py --preset cpu --seeds 2
     python sweeps/clique_capacity.py --preset paper --seeds 5 --gpus-per-trial 0.5
 """
 from optuna.distributions import CategoricalDistribution
 
 from dham_core.clique_memory import RULES
 from sweeps.runner import Preset, Sweep, main
-from trainables.dam import clique_capacity_pack, validate_clique
+from trainables.clique import clique_capacity_pack, validate_clique
 
 PAPER_MESSAGES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 22500, 25000, 27500, 30000,
                   35000, 40000]

@@ -1,7 +1,8 @@
-"""Krotov & Hopfield (PAPERS.md §3): capacity of dense associative memories with random ±1 memories.
+"""Krotov & Hopfield 2016: capacity of dense associative memories with random ±1 memories
+(docs/krotov_hopfield.md, "Capacity" and "Random starts and XOR").
 
 One trial = one experiment over a block of random memory sets, every (N, K, n, plain/rectified)
-cell of it vectorised in one streamed pass (trainables.dam.dam_capacity_pack):
+cell of it vectorised in one streamed pass (dham_core.hopfield_capacity.capacity_rows):
 
 (a) ``one_step``: per-bit one-step error vs K at N = 100, n ∈ {2, 3, 4}, beside the paper's
     P_err formula; (b) ``half_recall``: the K at which half of the stored memories are recalled
@@ -9,15 +10,16 @@ cell of it vectorised in one streamed pass (trainables.dam.dam_capacity_pack):
     (c) ``random_starts``: N = 100, K = 2000, random start states run to a fixed point;
     (d) ``xor``: N = 3 units, the 4 truth-table rows as memories, n = 1 … 4 plain and rectified.
 
-    python sweeps/dam_capacity.py --preset smoke                     # a minute
-    python sweeps/dam_capacity.py --preset cpu --max-concurrent 2    # ~10 min on 2 cores
-    python sweeps/dam_capacity.py --preset paper --gpus-per-trial 1  # GPU: no cap on K for n = 5
-    python sweeps/dam_capacity.py --preset cpu --seeds 4             # 4 disjoint blocks of sets
+    python sweeps/hopfield_capacity.py --preset smoke
+    python sweeps/hopfield_capacity.py --preset cpu --max-concurrent 2
+    python sweeps/hopfield_capacity.py --preset paper --gpus-per-trial 1  # GPU: no cap on K for n = 5
+    python sweeps/hopfield_capacity.py --preset cpu --seeds 4             # 4 disjoint blocks of sets
 """
 from optuna.distributions import CategoricalDistribution
 
+from dham_core.hopfield_capacity import CAPACITY_EXPERIMENTS
 from sweeps.runner import Preset, Sweep, main
-from trainables.dam import CAPACITY_EXPERIMENTS, dam_capacity_pack, validate_capacity
+from trainables.hopfield_capacity import hopfield_capacity_pack, validate_capacity
 
 SMOKE = {"one_step_powers": [2, 3], "one_step_points": 4, "one_step_sets": 16, "num_probes": 50,
          "half_recall_neurons": [30, 50], "half_recall_powers": [2, 3], "half_recall_sets": 4,
@@ -29,10 +31,10 @@ PAPER = {"one_step_sets": 256, "half_recall_sets": 16, "random_starts": 1000, "r
          "device": "auto"}
 
 SWEEP = Sweep(
-    name="dam_capacity",
+    name="hopfield_capacity",
     table="krotov.capacity",
     description="Dense associative memory capacity: one-step error, half-recall K vs N, random starts.",
-    trainable=dam_capacity_pack,
+    trainable=hopfield_capacity_pack,
     space={"experiment": CategoricalDistribution(list(CAPACITY_EXPERIMENTS))},
     grid={"experiment": list(CAPACITY_EXPERIMENTS)},
     presets={

@@ -1,36 +1,35 @@
-"""Krotov & Hopfield (PAPERS.md §3): MNIST test error vs the power n of the dense associative memory.
+"""Krotov & Hopfield 2016: MNIST test error vs the power n of the dense associative memory
+(docs/krotov_hopfield.md, "Classifier and training recipe").
 
 Grid over n ∈ {2, 3, 4, 6, 8, 12, 20, 30}, each with its m and temperature schedule from the
-paper (trainables.dam.POWER_DEFAULTS; n = 4 … 12 are not published and are ours):
+paper (dham_core.hopfield_train.POWER_DEFAULTS; n = 4 … 12 are not published and are ours):
 
-    python sweeps/dam_power.py --preset smoke                      # a minute: K = 100, 25 epochs
-    python sweeps/dam_power.py --preset cpu --seeds 3 --max-concurrent 2   # ~2 h on 2 cores
-    python sweeps/dam_power.py --preset paper --seeds 5 --gpus-per-trial 0.25   # GPU preset:
+    python sweeps/hopfield_power.py --preset smoke                      # K = 100, 25 epochs
+    python sweeps/hopfield_power.py --preset cpu --seeds 3 --max-concurrent 2
+    python sweeps/hopfield_power.py --preset paper --seeds 5 --gpus-per-trial 0.25   # GPU preset:
         # full MNIST (torchvision download), K = 2000, 3000 epochs, batch 1000
 
 One power only: ``--set power=3`` (a ``--set`` key pins its grid axis). The paper's
 hyper-parameter window search, one n at a time (TPE over T, m, lr, momentum on a held-out
 validation split, ASHA stopping poor trials early):
 
-    python sweeps/dam_power.py --search tpe --set power=3 --preset cpu --num-samples 30
+    python sweeps/hopfield_power.py --search tpe --set power=3 --preset cpu --num-samples 30
 
 Each finished trial's last checkpoint (its memories) is logged to MLflow (``checkpoint/``).
 """
-import sys
 import argparse
+import sys
+
 from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
 
-from sweeps.runner import Preset, Sweep, parse_value, main
-from trainables.dam import (
-    POWER_DEFAULTS,
-    search_window,
-    train_dam_classifier,
-    validate_classifier,
-)
+from dham_core.checks import is_number
+from dham_core.hopfield_train import POWER_DEFAULTS, search_window
+from sweeps.runner import Preset, Sweep, main, parse_value
+from trainables.hopfield import train_hopfield_classifier, validate_classifier
 
 POWERS = [2, 3, 4, 6, 8, 12, 20, 30]
 
@@ -51,9 +50,9 @@ PRESETS = {
 
 SPACE = {
     "power": CategoricalDistribution(POWERS),
-    "temperature": FloatDistribution(20.0, 1000.0, log=True),
-    "temperature_initial": FloatDistribution(20.0, 1000.0, log=True),
-    "temperature_final": FloatDistribution(10.0, 1000.0, log=True),
+    "t_const": FloatDistribution(20.0, 1000.0, log=True),
+    "t_init": FloatDistribution(20.0, 1000.0, log=True),
+    "t_final": FloatDistribution(10.0, 1000.0, log=True),
     "m": IntDistribution(1, 60),
     "lr": FloatDistribution(0.001, 0.1, log=True),
     "momentum": FloatDistribution(0.0, 0.99),
@@ -61,21 +60,21 @@ SPACE = {
 """Every axis the grid or a per-n TPE search uses (the grid varies only the power)."""
 
 SWEEP = Sweep(
-    name="dam_power",
+    name="hopfield_power",
     table="krotov.mnist_power",
     description="Dense associative memory classifier: test error vs the power n.",
-    trainable=train_dam_classifier,
+    trainable=train_hopfield_classifier,
     space=SPACE,
     grid={"power": POWERS},
     presets=PRESETS,
     metric="eval_error", mode="min", validate=validate_classifier,
-    log_checkpoint=True,  # the final memories, drawn as 28×28 images by analysis.dam.report_power
+    log_checkpoint=True,  # the final memories, drawn as 28×28 images by analysis.hopfield.report_power
 )
 
 
 def tpe_sweep(power: float) -> Sweep:
     """The sweep of the paper's window search for one n: TPE over its window
-    (:func:`trainables.dam.search_window`), on the validation split, power fixed."""
+    (:func:`dham_core.hopfield_train.search_window`), on the validation split, power fixed."""
     space = {}
     for key, (low, high, kind) in search_window(power).items():
         space[key] = IntDistribution(low, high) if kind == "int" else FloatDistribution(low, high, log=kind == "log")
@@ -100,7 +99,7 @@ def sweep_for(argv: list[str]) -> Sweep:
               f"--set power=N, N one of {sorted(POWER_DEFAULTS)} or any n >= 1", file=sys.stderr)
         raise SystemExit(2)
     power = powers[-1]
-    if isinstance(power, bool) or not isinstance(power, (int, float)) or power < 1:
+    if not is_number(power) or power < 1:
         print(f"error: power must be a number >= 1 (got power={power!r})", file=sys.stderr)
         raise SystemExit(2)
     return tpe_sweep(power)

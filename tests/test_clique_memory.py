@@ -1,10 +1,12 @@
-"""Gripon–Berrou clique memory (PAPERS.md §4) and its hetero-associative form (§1)."""
+"""Gripon–Berrou clique memory (Gripon & Berrou 2011; docs/gripon_berrou.md) and its
+hetero-associative form (DecisiveNets eq. 1; docs/decisivenets.md, "The model")."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from dham_core import clique_memory as cm
+from dham_core.formulas import clique_density, clique_one_iteration_error
 
 
 
@@ -47,12 +49,12 @@ def test_counted_density_matches_the_formula():
     memory = cm.CliqueMemory(8, 64)
     for m in (500, 2000, 6000):
         memory.store(cm.random_messages(m - memory.num_stored, 8, 64, gen(m)))
-        d = float(cm.density_formula(m, 64))
+        d = float(clique_density(m, 64))
         pairs = 8 * 7 // 2 * 64 * 64  # possible links, each counted once
         sd = (d * (1 - d) / pairs) ** 0.5
         assert abs(memory.density() - d) < 4 * sd + 1e-9, (m, memory.density(), d)
-    assert float(cm.density_formula(0, 64)) == 0.0
-    assert abs(float(cm.density_formula(10 ** 7, 64)) - 1.0) < 1e-9
+    assert float(clique_density(0, 64)) == 0.0
+    assert abs(float(clique_density(10 ** 7, 64)) - 1.0) < 1e-9
 
 
 def test_one_iteration_error_formula_agrees_with_retrieval_and_four_iterations_do_better():
@@ -61,7 +63,7 @@ def test_one_iteration_error_formula_agrees_with_retrieval_and_four_iterations_d
     memory = cm.CliqueMemory(c, size)
     messages = cm.random_messages(10000, c, size, gen(1))
     memory.store(messages)
-    formula = float(cm.one_iteration_error_formula(10000, c, size, erased))
+    formula = float(clique_one_iteration_error(10000, c, size, erased))
     assert 0.2 < formula < 0.5  # an informative load
     test = messages[:600]
     one = cm.erasure_error_rate(memory, test, erased, iterations=1, generator=gen(2))

@@ -6,20 +6,28 @@ import math
 import struct
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from conftest import run_script
 
-import trainables.dam as tdam
-from analysis import clique as clique_analysis
-from analysis import dam as dam_analysis
-from dham_core import published
+import trainables.clique as tclique
+import trainables.hopfield as thopfield
+import trainables.hopfield_capacity as tcapacity
 from tracking import store
 from dham_core import clique_memory as cm
-from dham_core import dam
 from dham_core.data import MNIST_STATS, load_dataset, load_flat
-from sweeps import clique_capacity, dam_adversarial, dam_capacity, dam_power
+from dham_core.formulas import clique_density, memories_for_error, one_step_error_probability
+from dham_core.hopfield_capacity import CapacityConfig, one_step_error, one_step_memories
+from dham_core.hopfield_measures import (
+    CONTRIBUTOR_BINS,
+    bin_name,
+    feature_prototype_metrics,
+    memory_votes,
+    strong_contributors,
+)
+from dham_core.hopfield_model import DenseAssociativeMemory
+from dham_core.hopfield_train import HopfieldConfig, power_defaults, search_window
+from sweeps import clique_capacity, hopfield_adversarial, hopfield_capacity, hopfield_power
 from sweeps.runner import build_parser, main, planned_configs
 
 
@@ -36,8 +44,9 @@ def reports(monkeypatch):
             state = torch.load(buffer, weights_only=True)
         out.append((dict(metrics), state))
 
-    monkeypatch.setattr(tdam, "report", report)
-    monkeypatch.setattr(tdam, "load_state", lambda: None)
+    for module in (thopfield, tcapacity):  # (trainables.clique reports through tcapacity.report_cells)
+        monkeypatch.setattr(module, "report", report)
+    monkeypatch.setattr(thopfield, "load_state", lambda: None)
     return out
 
 
@@ -130,12 +139,12 @@ def naive_strong_contributors(model, v, ratio):
 @pytest.mark.parametrize("power,temperature", [(3, 20.0), (30, 500.0)])
 def test_strong_contributors_equal_the_naive_count(power, temperature):
     g = torch.Generator().manual_seed(power)
-    model = dam.DenseAssociativeMemory(60, 4, 25, power, temperature, generator=g, dtype=torch.float64)
+    model = DenseAssociativeMemory(60, 4, 25, power, temperature, generator=g, dtype=torch.float64)
     with torch.no_grad():  # a few near-duplicate memories so that counts above 1 occur
         model.memories[5:10] = model.memories[0] + 0.01 * torch.randn(5, 64, generator=g, dtype=torch.float64)
     v = torch.rand(30, 60, generator=g, dtype=torch.float64) * 2 - 1
     v[:10] = model.memories.detach()[0, :60].sign()
-    counts = tdam.strong_contributors(model, v, 0.9, batch_size=7)
+    counts = strong_contributors(model, v, 0.9, batch_size=7)
     assert counts.tolist() == naive_strong_contributors(model, v, 0.9)
     assert counts.max() > 1 and counts.min() >= 1
 
@@ -146,14 +155,14 @@ def test_memory_votes_and_histogram_fractions():
     memories[1, 6:] = torch.tensor([1.0, 0.995, -1.0])  # two
     memories[2, 6:] = torch.tensor([0.98, 0.5, 0.0])  # none (below the cutoff)
     memories[3, 6:] = 1.0  # all three
-    assert tdam.memory_votes(memories, 3, 0.99).tolist() == [1, 2, 0, 3]
-    model = dam.DenseAssociativeMemory(6, 3, 4, 3, 5.0)
+    assert memory_votes(memories, 3, 0.99).tolist() == [1, 2, 0, 3]
+    model = DenseAssociativeMemory(6, 3, 4, 3, 5.0)
     with torch.no_grad():
         model.memories.copy_(memories)
-    metrics = tdam.feature_prototype_metrics(model, torch.rand(20, 6) * 2 - 1)
+    metrics = feature_prototype_metrics(model, torch.rand(20, 6) * 2 - 1)
     assert metrics["single_class_frac"] == metrics["votes_frac_1"] == 0.25
     assert [metrics[f"votes_frac_{k}"] for k in range(4)] == [0.25, 0.25, 0.25, 0.25]
-    bins = [metrics[f"contrib_frac_{tdam.bin_name(lo, hi)}"] for lo, hi in tdam.CONTRIBUTOR_BINS]
+    bins = [metrics[f"contrib_frac_{bin_name(lo, hi)}"] for lo, hi in CONTRIBUTOR_BINS]
     assert math.isclose(sum(bins), 1.0, abs_tol=1e-6)
 
 
@@ -163,15 +172,15 @@ def test_memory_votes_and_histogram_fractions():
 
 
 def test_classifier_config_takes_the_powers_defaults_unless_given():
-    cfg = tdam.DAMTrialConfig(power=2).dam_config()
-    assert (cfg.m, cfg.temperature_initial, cfg.temperature_final) == (3, 325.0, 65.0)
-    cfg = tdam.DAMTrialConfig(power=30).dam_config()
-    assert cfg.m == 30 and cfg.temperature_initial == cfg.temperature_final == 600.0
-    cfg = tdam.DAMTrialConfig(power=20, temperature=555.0, m=7).dam_config()
-    assert (cfg.m, cfg.temperature_initial, cfg.temperature_final) == (7, 555.0, 555.0)
-    assert tdam.power_defaults(25)["m"] == 30  # nearest tabulated n in log n (20 and 30: 30)
-    assert set(tdam.search_window(3)) == {"temperature_initial", "temperature_final", "m", "lr", "momentum"}
-    assert tdam.search_window(30)["temperature"] == (500.0, 700.0, "float")
+    cfg = HopfieldConfig(power=2).resolved()
+    assert (cfg.m, cfg.t_init, cfg.t_final) == (3, 325.0, 65.0)
+    cfg = HopfieldConfig(power=30).resolved()
+    assert cfg.m == 30 and cfg.t_init == cfg.t_final == 600.0
+    cfg = HopfieldConfig(power=20, t_const=555.0, m=7).resolved()
+    assert (cfg.m, cfg.t_init, cfg.t_final) == (7, 555.0, 555.0)
+    assert power_defaults(25)["m"] == 30  # nearest tabulated n in log n (20 and 30: 30)
+    assert set(search_window(3)) == {"t_init", "t_final", "m", "lr", "momentum"}
+    assert search_window(30)["t_const"] == (500.0, 700.0, "float")
 
 
 SMALL_CLASSIFIER = {"num_memories": 30, "epochs": 12, "ramp_epochs": 6, "batch_size": 50, "lr": 0.04,
@@ -179,7 +188,7 @@ SMALL_CLASSIFIER = {"num_memories": 30, "epochs": 12, "ramp_epochs": 6, "batch_s
 
 
 def test_classifier_trainable_reports_each_epoch_and_resumes_exactly(reports, monkeypatch):
-    tdam.train_dam_classifier(dict(SMALL_CLASSIFIER))
+    thopfield.train_hopfield_classifier(dict(SMALL_CLASSIFIER))
     metrics = [m for m, _ in reports]
     assert [m["epoch"] for m in metrics] == list(range(1, 13))
     assert {"train_error", "eval_error", "test_error", "temperature", "lr", "loss", "best_eval_error"} <= set(metrics[0])
@@ -195,8 +204,8 @@ def test_classifier_trainable_reports_each_epoch_and_resumes_exactly(reports, mo
     # a retry restored from the epoch-6 checkpoint continues where the first attempt was
     straight = [dict(m) for m in metrics]
     reports.clear()
-    monkeypatch.setattr(tdam, "load_state", lambda: state)
-    tdam.train_dam_classifier(dict(SMALL_CLASSIFIER))
+    monkeypatch.setattr(thopfield, "load_state", lambda: state)
+    thopfield.train_hopfield_classifier(dict(SMALL_CLASSIFIER))
     drop = ("epoch_seconds",)
     assert [{k: v for k, v in m.items() if k not in drop} for m, _ in reports] == \
            [{k: v for k, v in m.items() if k not in drop} for m in straight[6:]]
@@ -205,18 +214,18 @@ def test_classifier_trainable_reports_each_epoch_and_resumes_exactly(reports, mo
 def test_capacity_one_step_pack_reports_every_cell_as_the_core_measures_it(reports):
     config = {"experiment": "one_step", "one_step_powers": [2, 3], "one_step_points": 3, "one_step_sets": 4,
               "num_probes": 30, "seed": 1}
-    tdam.dam_capacity_pack(config)
+    tcapacity.hopfield_capacity_pack(config)
     cells = [m for m, _ in reports]
-    cfg = tdam.CapacityPackConfig(**config)
+    cfg = CapacityConfig(**config)
     assert len(cells) == 2 * 2 * 3 and [c["cells_done"] for c in cells] == list(range(1, 13))
     assert cfg.seeds() == [4, 5, 6, 7]  # trial seed 1: the second block of 4 memory sets
     for power in (2, 3):
-        ks = tdam.one_step_memories(cfg, power)
+        ks = one_step_memories(cfg, power)
         # the K range spans the formula's P_err from 3e-4 to 0.1 (K rounded to integers)
-        formula = [dam.one_step_error_probability(100, k + d, power) for k in (ks[0], ks[-1]) for d in (-0.5, 0.5)]
+        formula = [one_step_error_probability(100, k + d, power) for k in (ks[0], ks[-1]) for d in (-0.5, 0.5)]
         assert formula[0] <= 3e-4 <= formula[1] and formula[2] <= 0.1 <= formula[3]
         assert len(ks) == 3 and ks == sorted(ks)
-        curve = dam.one_step_error(100, ks, power, [False, True], [4, 5, 6, 7], 30)
+        curve = one_step_error(100, ks, power, [False, True], [4, 5, 6, 7], 30)
         for row, (_, rect) in enumerate(curve.configs):
             got = [c for c in cells if c["n"] == power and c["rect"] == float(rect)]
             assert [c["K"] for c in got] == ks
@@ -226,7 +235,7 @@ def test_capacity_one_step_pack_reports_every_cell_as_the_core_measures_it(repor
 
 
 def test_xor_pack_plain_n2_fails_and_rectified_n3_solves(reports):
-    tdam.dam_capacity_pack({"experiment": "xor", "xor_powers": [1, 2, 3]})
+    tcapacity.hopfield_capacity_pack({"experiment": "xor", "xor_powers": [1, 2, 3]})
     solved = {(c["n"], c["rect"]): c["solved"] for c, _ in reports}
     assert solved == {(1, 0.0): 0.0, (1, 1.0): 0.0, (2, 0.0): 0.0, (2, 1.0): 1.0, (3, 0.0): 1.0, (3, 1.0): 1.0}
     plain_n2 = next(c for c, _ in reports if c["n"] == 2 and c["rect"] == 0.0)
@@ -235,13 +244,13 @@ def test_xor_pack_plain_n2_fails_and_rectified_n3_solves(reports):
 
 def test_memories_for_error_inverts_the_formula():
     for power, p in ((2, 1e-3), (3, 0.05), (4, 3e-4)):
-        k = tdam.memories_for_error(100, power, p)
-        assert dam.one_step_error_probability(100, k, power) == pytest.approx(p, rel=1e-6)
+        k = memories_for_error(100, power, p)
+        assert one_step_error_probability(100, k, power) == pytest.approx(p, rel=1e-6)
 
 
 def test_clique_pack_measures_each_checkpoint_with_the_same_erasures(reports):
     config = {"neurons_per_cluster": 32, "messages": [100, 300], "iterations": [1, 4], "num_tests": 150, "seed": 2}
-    tdam.clique_capacity_pack(config)
+    tclique.clique_capacity_pack(config)
     cells = [m for m, _ in reports]
     assert [(c["M"], c["iters"]) for c in cells] == [(100, 1), (100, 4), (300, 1), (300, 4)]
     # independent re-run: the same messages (seeded stream), stored in one go
@@ -251,7 +260,7 @@ def test_clique_pack_measures_each_checkpoint_with_the_same_erasures(reports):
     memory.store(first)
     sample = first[torch.randperm(100, generator=gen)[:150]]
     assert cells[0]["density"] == memory.density()
-    assert cells[0]["density_formula"] == pytest.approx(float(cm.density_formula(100, 32)))
+    assert cells[0]["density_formula"] == pytest.approx(float(clique_density(100, 32)))
     for col, iters in enumerate((1, 4)):
         rate = cm.erasure_error_rate(memory, sample, 4, iters, generator=torch.Generator().manual_seed(2 * 1_000_003 + 100))
         assert cells[col]["error_rate"] == rate
@@ -264,79 +273,30 @@ def test_clique_pack_measures_each_checkpoint_with_the_same_erasures(reports):
 # ---------------------------------------------------------------------------------------
 
 
-def test_one_step_table_pools_counts_over_trials_and_flags_the_acceptance_cells():
-    cells = pd.DataFrame([
-        {"run_id": "a", "N": 100, "n": 2, "rect": 0.0, "K": 20, "errors": 40, "bits": 3000, "formula": 0.015},
-        {"run_id": "b", "N": 100, "n": 2, "rect": 0.0, "K": 20, "errors": 20, "bits": 1000, "formula": 0.015},
-        {"run_id": "a", "N": 100, "n": 2, "rect": 1.0, "K": 20, "errors": 10, "bits": 3000, "formula": 0.015},
-        {"run_id": "a", "N": 100, "n": 3, "rect": 0.0, "K": 300, "errors": 49, "bits": 1000, "formula": 0.03},
-    ])
-    table = dam_analysis.one_step_table(cells).set_index(["n", "rect", "K"])
-    row = table.loc[(2, 0.0, 20)]
-    assert row["errors"] == 60 and row["bits"] == 4000 and row["rate"] == 0.015 and row["runs"] == 2
-    assert row["checked"] and row["within_2x"]
-    assert not table.loc[(2, 1.0, 20)]["checked"]  # rectified cells are not held to the formula
-    assert not table.loc[(3, 0.0, 300)]["checked"]  # fewer than 50 errors
-
-
-def test_half_recall_table_and_the_ln2_line():
-    cells = pd.DataFrame([
-        {"run_id": "a", "N": 50, "n": 3, "rect": 0.0, "k_half": 190.0, "k_formula": 106.5},
-        {"run_id": "b", "N": 50, "n": 3, "rect": 0.0, "k_half": 200.0, "k_formula": 106.5},
-        {"run_id": "a", "N": 200, "n": 5, "rect": 0.0, "k_half_lower_bound": 4e5, "k_formula": 1.4e6},
-    ])
-    table = dam_analysis.half_recall_table(cells).set_index(["n", "N"])
-    assert table.loc[(3, 50), "k_half"] == 195.0 and table.loc[(3, 50), "runs"] == 2
-    assert math.isnan(table.loc[(5, 200), "k_half"]) and table.loc[(5, 200), "lower_bound"] == 4e5
-    k = dam_analysis.ln2_memories(100, 3)
-    assert 100 * dam.one_step_error_probability(100, k, 3) == pytest.approx(math.log(2), rel=1e-6)
-
-
-def test_wilson_interval_matches_scipy():
-    from scipy.stats import binomtest
-
-    for k, n in ((0, 200), (12, 200), (199, 200), (500, 1000)):
-        ci = binomtest(k, n).proportion_ci(method="wilson")
-        assert clique_analysis.wilson(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
-
-
-def test_adversarial_table_puts_the_slides_beside_ours():
-    trials = pd.DataFrame([{"status": "FINISHED", "err_genn2_clsn2": 1.0, "err_genn2_clsn8": 0.3,
-                            "err_genn8_clsn2": 0.5, "err_genn8_clsn8": 0.9}] * 2)
-    table = dam_analysis.adversarial_table(trials).set_index(["generated_against", "classified_by"])
-    assert table.loc[("n2", "n8"), "error"] == pytest.approx(30.0)
-    assert table.loc[("n2", "n8"), "slides"] == published.KROTOV_ADVERSARIAL[(2, 8)] == 32.0
-    assert table.loc[("n8", "n2"), "slides"] == 57.0 and table.loc[("n8", "n8"), "runs"] == 2
-
-
-# ---------------------------------------------------------------------------------------
-# Bad configurations are refused before launch (exit code 2, the field named)
-# ---------------------------------------------------------------------------------------
-
 BAD = [
-    (dam_power, ["--set", "temperature=0"], "temperature must be a finite number > 0"),
-    (dam_power, ["--set", "temperature_final=-5"], "temperature_final"),
-    (dam_power, ["--set", "num_memories=0"], "num_memories must be an integer >= 1"),
-    (dam_power, ["--set", "m=0"], "m must be an integer >= 1"),
-    (dam_power, ["--set", "dataset=imagenet"], "dataset must be one of"),
-    (dam_power, ["--set", "eval_split=train"], "eval_split must be one of"),
-    (dam_power, ["--set", "epochs=-1"], "epochs must be an integer >= 0"),
-    (dam_power, ["--set", "colour=red"], "unknown config key(s) colour"),
-    (dam_capacity, ["--set", "one_step_powers=[0.5]"], "one_step_powers must be a non-empty list of integer powers >= 1"),
-    (dam_capacity, ["--set", "half_recall_powers=[0, 3]"], "half_recall_powers"),
-    (dam_capacity, ["--set", "one_step_memories=[0, 10]"], "one_step_memories must be null or a non-empty list of integers K >= 1"),
-    (dam_capacity, ["--set", "random_start_memories=0"], "random_start_memories must be an integer K >= 1"),
-    (dam_capacity, ["--set", "half_recall_neurons=[1]"], "half_recall_neurons"),
-    (dam_capacity, ["--set", "one_step_range=[0.1, 0.01]"], "one_step_range"),
+    (hopfield_power, ["--set", "t_const=0"], "t_const must be a finite number > 0"),
+    (hopfield_power, ["--set", "t_final=-5"], "t_final"),
+    (hopfield_power, ["--set", "num_memories=0"], "num_memories must be an integer >= 1"),
+    (hopfield_power, ["--set", "m=0"], "m must be an integer >= 1"),
+    (hopfield_power, ["--set", "dataset=imagenet"], "dataset must be one of"),
+    (hopfield_power, ["--set", "eval_split=train"], "eval_split must be one of"),
+    (hopfield_power, ["--set", "epochs=-1"], "epochs must be an integer >= 0"),
+    (hopfield_power, ["--set", "colour=red"], "unknown config key(s) colour"),
+    (hopfield_capacity, ["--set", "one_step_powers=[0.5]"], "one_step_powers must be a non-empty list of integer powers >= 1"),
+    (hopfield_capacity, ["--set", "half_recall_powers=[0, 3]"], "half_recall_powers"),
+    (hopfield_capacity, ["--set", "one_step_memories=[0, 10]"], "one_step_memories must be null or a non-empty list of integers K >= 1"),
+    (hopfield_capacity, ["--set", "random_start_memories=0"], "random_start_memories must be an integer K >= 1"),
+    (hopfield_capacity, ["--set", "half_recall_neurons=[1]"], "half_recall_neurons"),
+    (hopfield_capacity, ["--set", "one_step_range=[0.1, 0.01]"], "one_step_range"),
     (clique_capacity, ["--set", "clusters=1"], "clusters must be an integer >= 2"),
     (clique_capacity, ["--set", "neurons_per_cluster=1"], "neurons_per_cluster must be an integer >= 2"),
     (clique_capacity, ["--set", "erased=8"], "erased must be an integer in [0, clusters - 1 = 7] (erasing every"),
     (clique_capacity, ["--set", "messages=[0, 100]"], "messages must be a non-empty list"),
     (clique_capacity, ["--set", "iterations=[0]"], "iterations must be a non-empty list of integers >= 1"),
-    (dam_adversarial, ["--set", "powers=[0.5, 8]"], "powers must be two powers >= 1"),
-    (dam_adversarial, ["--set", "attack_step_size=0"], "attack_step_size must be a number > 0"),
-    (dam_adversarial, ["--set", "attack_images=0"], "attack_images must be an integer >= 1"),
-    (dam_adversarial, ["--set", "num_memories=0"], "num_memories must be an integer >= 1"),
+    (hopfield_adversarial, ["--set", "powers=[0.5, 8]"], "powers must be two powers >= 1"),
+    (hopfield_adversarial, ["--set", "attack_step_size=0"], "attack_step_size must be a number > 0"),
+    (hopfield_adversarial, ["--set", "attack_images=0"], "attack_images must be an integer >= 1"),
+    (hopfield_adversarial, ["--set", "num_memories=0"], "num_memories must be an integer >= 1"),
 ]
 
 
@@ -355,19 +315,19 @@ def test_bad_config_is_refused_before_launch(module, argv, message, capsys, monk
 
 def test_power_tpe_searches_one_power_inside_its_window(capsys):
     with pytest.raises(SystemExit) as exc:
-        dam_power.sweep_for(["--search", "tpe"])
+        hopfield_power.sweep_for(["--search", "tpe"])
     assert exc.value.code == 2 and "--set power=N" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        dam_power.sweep_for(["--search", "tpe", "--set", "power=0.5"])
+        hopfield_power.sweep_for(["--search", "tpe", "--set", "power=0.5"])
     assert exc.value.code == 2 and "power must be a number >= 1 (got power=0.5)" in capsys.readouterr().err
-    assert dam_power.sweep_for(["--preset", "cpu"]) is dam_power.SWEEP
+    assert hopfield_power.sweep_for(["--preset", "cpu"]) is hopfield_power.SWEEP
     argv = ["--search", "tpe", "--set", "power=3", "--preset", "cpu"]
-    sweep = dam_power.sweep_for(argv)
-    assert set(sweep.space) == {"temperature_initial", "temperature_final", "m", "lr", "momentum"}
-    assert sweep.space["temperature_final"].low == 30.0 and sweep.space["m"].high == 4
+    sweep = hopfield_power.sweep_for(argv)
+    assert set(sweep.space) == {"t_init", "t_final", "m", "lr", "momentum"}
+    assert sweep.space["t_final"].low == 30.0 and sweep.space["m"].high == 4
     fixed, points = planned_configs(sweep, build_parser(sweep).parse_args(argv))  # validates every corner
     assert points == [] and fixed["power"] == 3 and fixed["eval_split"] == "val"
-    assert set(dam_power.sweep_for(["--search", "tpe", "--set", "power=30"]).space) == {"temperature", "m", "lr",
+    assert set(hopfield_power.sweep_for(["--search", "tpe", "--set", "power=30"]).space) == {"t_const", "m", "lr",
                                                                                       "momentum"}
 
 
@@ -398,13 +358,13 @@ def _layout(env, sweep, trials):
 
 
 def test_dam_power_sweep_end_to_end(sweep_env):
-    proc = run_script(["sweeps/dam_power.py", "--preset", "smoke", *E2E, "--set", "num_memories=20",
+    proc = run_script(["sweeps/hopfield_power.py", "--preset", "smoke", *E2E, "--set", "num_memories=20",
                        "--set", "epochs=2", "--set", "ramp_epochs=1", "--set", "train_limit=300",
                        "--set", "eval_limit=200"], sweep_env)
     assert "8 trials finished, 0 failed" in proc.stdout
     assert "MNIST error vs the power n" in proc.stdout and "| 30 |" in proc.stdout and "≈1.6" in proc.stdout
     assert "179–312" in proc.stdout  # the paper's epochs-to-2% beside ours
-    client, _, children, artifacts = _layout(sweep_env, "dam_power", 8)
+    client, _, children, artifacts = _layout(sweep_env, "hopfield_power", 8)
     assert sorted(float(r.data.params["power"]) for r in children) == [2, 3, 4, 6, 8, 12, 20, 30]
     hist = store.metric_history(client, children[0].info.run_id, "eval_error")
     assert list(hist["step"]) == [1, 2]
@@ -419,12 +379,12 @@ def test_dam_power_sweep_end_to_end(sweep_env):
 
 
 def test_dam_capacity_sweep_end_to_end(sweep_env):
-    proc = run_script(["sweeps/dam_capacity.py", "--preset", "smoke", *E2E, "--set", "one_step_sets=8",
+    proc = run_script(["sweeps/hopfield_capacity.py", "--preset", "smoke", *E2E, "--set", "one_step_sets=8",
                        "--set", "random_starts=20", "--set", "random_start_memories=200"], sweep_env)
     assert "4 trials finished, 0 failed" in proc.stdout
     for heading in ("(a) Per-bit one-step error vs K", "(b) K at which half", "(c) Random starts", "(d) XOR"):
         assert heading in proc.stdout
-    client, parent, _, artifacts = _layout(sweep_env, "dam_capacity", 4)
+    client, parent, _, artifacts = _layout(sweep_env, "hopfield_capacity", 4)
     cells = store.trial_histories(client, parent)
     one = cells[cells["experiment"] == "one_step"]
     assert len(one) == 2 * 2 * 4 and list(one["step"]) == list(range(1, 17))  # one row per cell
@@ -444,28 +404,11 @@ def test_clique_capacity_sweep_end_to_end(sweep_env):
 
 
 def test_dam_adversarial_sweep_end_to_end(sweep_env):
-    proc = run_script(["sweeps/dam_adversarial.py", "--preset", "smoke", *E2E, "--set", "attack_images=20",
+    proc = run_script(["sweeps/hopfield_adversarial.py", "--preset", "smoke", *E2E, "--set", "attack_images=20",
                        "--set", "attack_steps=20"], sweep_env)
     assert "1 trials finished, 0 failed" in proc.stdout
     assert "| n2 |" in proc.stdout and "| n8 |" in proc.stdout  # the 2×2 table, slides beside
-    _, _, children, _ = _layout(sweep_env, "dam_adversarial", 1)
+    _, _, children, _ = _layout(sweep_env, "hopfield_adversarial", 1)
     metrics = children[0].data.metrics
     assert {"err_genn2_clsn2", "err_genn2_clsn8", "err_genn8_clsn2", "err_genn8_clsn8"} <= set(metrics)
     assert metrics["err_genn2_clsn2"] == metrics["fooled_n2"]  # the diagonal is the attack's own success
-
-
-def test_memory_images_come_from_a_checkpoint_artifact_when_one_is_logged(tmp_path):
-    # The runner does not log checkpoints yet; this is the layout report_power reads when it does.
-    client = store.client(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("dam_power", artifact_location=(tmp_path / "artifacts").as_uri())
-    run = client.create_run(experiment).info.run_id
-    assert dam_analysis.checkpoint_memories(client, run) is None
-    model = dam.DenseAssociativeMemory(784, 10, 12, 30, 500.0, generator=torch.Generator().manual_seed(0))
-    (tmp_path / "ckpt").mkdir()
-    torch.save({"model": model.state_dict(), "epoch": 3}, tmp_path / "ckpt" / "state.pt")
-    client.log_artifact(run, str(tmp_path / "ckpt" / "state.pt"), artifact_path="checkpoint")
-    memories = dam_analysis.checkpoint_memories(client, run)
-    assert torch.equal(memories, model.memories.detach())
-    png = tmp_path / "memories.png"
-    dam_analysis._plot_memories({2: memories, 30: memories}, png, per_model=12)
-    assert png.stat().st_size > 5000

@@ -1,4 +1,5 @@
-"""Dense associative memory (PAPERS.md §3): classifier maths, duality, dynamics, capacity, training."""
+"""Dense associative memory (Krotov & Hopfield 2016; docs/krotov_hopfield.md): classifier maths,
+duality, dynamics, capacity, training."""
 from __future__ import annotations
 
 import math
@@ -6,8 +7,19 @@ import math
 import pytest
 import torch
 
-from dham_core import dam
-
+from dham_core.data import FlatSplits
+from dham_core.formulas import double_factorial, one_step_error_probability, perfect_recall_capacity
+from dham_core.hopfield_attack import input_gradient_attack
+from dham_core.hopfield_capacity import (
+    half_recall_capacity,
+    one_step_error,
+    perfect_recall_fraction,
+    random_memories,
+    random_start_recall,
+)
+from dham_core.hopfield_dynamics import retrieve, spin_energy, spin_fields
+from dham_core.hopfield_model import DenseAssociativeMemory
+from dham_core.hopfield_train import HopfieldConfig, KrotovOptimizer, train_classifier
 
 
 # ---------------------------------------------------------------------------------------
@@ -16,7 +28,8 @@ from dham_core import dam
 
 
 def naive_outputs(memories: torch.Tensor, v: torch.Tensor, num_classes: int, power, temperature, rectified):
-    """c_α literally as in the paper, one class at a time, float64 (PAPERS.md §3):
+    """c_α literally as in the paper, one class at a time, float64 (docs/krotov_hopfield.md,
+    "Classifier and training recipe"):
 
     c_α = tanh(β Σ_μ [F(ξ_α + Σ_{γ≠α} ξ_γ x_γ + Σ_i ξ_i v_i) − F(−ξ_α + Σ_{γ≠α} ξ_γ x_γ + Σ_i ξ_i v_i)]),
     x_γ = −1, β = 1/Tⁿ.
@@ -74,7 +87,7 @@ def test_forward_and_gradient_equal_naive_per_class_formula(power, temperature, 
         g = torch.Generator().manual_seed(power)
         memories = (torch.randn(30, 64 + num_classes, generator=g, dtype=torch.float64) * 0.4 - 0.2).clamp(-1, 1)
         v = torch.rand(8, 64, generator=g) * 2 - 1
-    model = dam.DenseAssociativeMemory(memories.shape[1] - num_classes, num_classes, memories.shape[0], power,
+    model = DenseAssociativeMemory(memories.shape[1] - num_classes, num_classes, memories.shape[0], power,
                                        temperature, rectified, dtype=dtype)
     with torch.no_grad():
         model.memories.copy_(memories)
@@ -100,7 +113,7 @@ def test_forward_float32_where_the_plain_powers_overflow():
     g = torch.Generator().manual_seed(3)
     memories = (torch.randn(30, 50 + 4, generator=g, dtype=torch.float64) * 0.006).clamp(-1, 1)
     v = torch.rand(16, 50, generator=g) * 2 - 1
-    model = dam.DenseAssociativeMemory(50, 4, 30, 30, 0.002, True)
+    model = DenseAssociativeMemory(50, 4, 30, 30, 0.002, True)
     with torch.no_grad():
         model.memories.copy_(memories)
     s = model.hidden(v) / model.temperature
@@ -119,7 +132,7 @@ def test_forward_float32_where_the_plain_powers_overflow():
 
 def test_dual_hidden_layer_is_the_memory_overlaps_and_plain_n2_differs_by_an_exact_constant():
     g = torch.Generator().manual_seed(0)
-    model = dam.DenseAssociativeMemory(64, 10, 40, 2, 50.0, rectified=False, generator=g, dtype=torch.float64)
+    model = DenseAssociativeMemory(64, 10, 40, 2, 50.0, rectified=False, generator=g, dtype=torch.float64)
     dual = model.dual_network()
     v = torch.rand(12, 64, generator=g, dtype=torch.float64) * 2 - 1
     assert torch.allclose(dual.hidden(v), model.hidden(v), atol=1e-12)
@@ -143,7 +156,7 @@ def test_dual_equals_the_memory_to_first_order_in_the_label_weights(power, tempe
         v = torch.rand(12, 64, generator=g, dtype=torch.float64) * 2 - 1
     diffs = []
     for eps in (0.25, 0.125, 0.0625):
-        model = dam.DenseAssociativeMemory(memories.shape[1] - 10, 10, memories.shape[0], power, temperature,
+        model = DenseAssociativeMemory(memories.shape[1] - 10, 10, memories.shape[0], power, temperature,
                                            dtype=torch.float64)
         with torch.no_grad():
             model.memories.copy_(memories)
@@ -167,11 +180,11 @@ def test_spin_fields_are_energy_gaps():
     spins = (torch.randint(0, 2, (3, 6, 20), generator=g) * 2 - 1).double()
     power = torch.tensor([2.0, 3.0, 5.0])
     rect = torch.tensor([False, True, True])
-    fields = dam.spin_fields(memories, spins, power, rect)
+    fields = spin_fields(memories, spins, power, rect)
     for i in (0, 7, 19):
         up, down = spins.clone(), spins.clone()
         up[..., i], down[..., i] = 1, -1
-        gap = dam.spin_energy(memories, down, power, rect) - dam.spin_energy(memories, up, power, rect)
+        gap = spin_energy(memories, down, power, rect) - spin_energy(memories, up, power, rect)
         assert torch.allclose(fields[..., i], gap, rtol=1e-9, atol=1e-9)
 
 
@@ -180,22 +193,22 @@ def test_energy_never_increases_under_asynchronous_updates(power, rectified):
     g = torch.Generator().manual_seed(power)
     memories = torch.rand(2, 40, 24, generator=g, dtype=torch.float64) * 2 - 1  # real-valued memories
     spins = (torch.randint(0, 2, (2, 10, 24), generator=g) * 2 - 1).double()
-    energy = dam.spin_energy(memories, spins, power, rectified)
+    energy = spin_energy(memories, spins, power, rectified)
     changed = 0
     for sweep in range(3):
         for i in range(24):  # one asynchronous update of spin i: every other spin clamped
             clamped = torch.ones(24, dtype=torch.bool)
             clamped[i] = False
-            result = dam.retrieve(memories, spins, power, rectified, max_sweeps=1, clamped=clamped)
-            new_energy = dam.spin_energy(memories, result.spins, power, rectified)
+            result = retrieve(memories, spins, power, rectified, max_sweeps=1, clamped=clamped)
+            new_energy = spin_energy(memories, result.spins, power, rectified)
             assert (new_energy <= energy + 1e-9).all()
             changed += int((result.spins != spins).any(-1).sum())
             spins, energy = result.spins, new_energy
     assert changed > 10  # the dynamics did move
-    final = dam.retrieve(memories, spins, power, rectified)
+    final = retrieve(memories, spins, power, rectified)
     assert final.converged.all()
-    assert (dam.spin_energy(memories, final.spins, power, rectified) <= energy + 1e-9).all()
-    margins = final.spins * dam.spin_fields(memories, final.spins, power, rectified)
+    assert (spin_energy(memories, final.spins, power, rectified) <= energy + 1e-9).all()
+    margins = final.spins * spin_fields(memories, final.spins, power, rectified)
     assert (margins >= 0).all()  # a fixed point: no spin wants to flip
 
 
@@ -206,38 +219,39 @@ def test_fast_pm1_path_equals_generic_dynamics_async_and_sync():
     power = torch.tensor([2.0, 3.0, 3.0, 5.0])
     rect = torch.tensor([False, False, True, True])
     for mode in ("async", "sync"):
-        fast = dam.retrieve(memories, spins, power, rect, mode=mode, max_sweeps=30, fast=True)
-        slow = dam.retrieve(memories, spins, power, rect, mode=mode, max_sweeps=30, fast=False)
+        fast = retrieve(memories, spins, power, rect, mode=mode, max_sweeps=30, fast=True)
+        slow = retrieve(memories, spins, power, rect, mode=mode, max_sweeps=30, fast=False)
         assert torch.equal(fast.spins, slow.spins)
         assert torch.equal(fast.converged, slow.converged)
         assert fast.sweeps == slow.sweeps
-    assert dam.retrieve(memories, spins, power, rect).converged.all()  # async always reaches a fixed point
+    assert retrieve(memories, spins, power, rect).converged.all()  # async always reaches a fixed point
     # one memory set: the fast path drops finished starts from its batch as it goes
     for cell in range(4):
-        fast = dam.retrieve(memories[cell], spins[cell], power[cell], rect[cell], fast=True)
-        slow = dam.retrieve(memories[cell], spins[cell], power[cell], rect[cell], fast=False)
+        fast = retrieve(memories[cell], spins[cell], power[cell], rect[cell], fast=True)
+        slow = retrieve(memories[cell], spins[cell], power[cell], rect[cell], fast=False)
         assert torch.equal(fast.spins, slow.spins) and fast.sweeps == slow.sweeps
-        assert torch.equal(fast.spins, dam.retrieve(memories, spins, power, rect).spins[cell])
+        assert torch.equal(fast.spins, retrieve(memories, spins, power, rect).spins[cell])
 
 
 def test_stored_memories_are_recalled_at_low_load_for_both_modes():
-    memories = dam.random_memories(5, 0, 10, 200)
+    memories = random_memories(5, 0, 10, 200)
     noisy = memories.clone()
     noisy[:, :20] *= -1  # 10% of the bits flipped
     for mode in ("async", "sync"):
-        result = dam.retrieve(memories, noisy, 3, rectified=True, mode=mode)
+        result = retrieve(memories, noisy, 3, rectified=True, mode=mode)
         assert torch.equal(result.spins, memories)
 
 
 @pytest.mark.parametrize("power,rectified,solves", [(1, False, False), (2, False, False), (3, False, True),
                                                       (3, True, True)])
 def test_xor_with_four_memories_on_three_units(power, rectified, solves):
-    # PAPERS.md §3 XOR: units (x, y, z), the 4 truth-table rows as memories (K = 4 > N = 3); present
+    # Krotov & Hopfield 2016, XOR (docs/krotov_hopfield.md, "Random starts and XOR"): units (x, y, z),
+    # the 4 truth-table rows as memories (K = 4 > N = 3); present
     # (x, y), let z update. n = 1, 2 cannot (z's energy does not depend on z: a tie keeps the start
     # value); rectified n = 3 (and odd plain n = 3) can.
     table = torch.tensor([[-1, -1, -1], [-1, 1, 1], [1, -1, 1], [1, 1, -1]], dtype=torch.float64)
     starts = torch.cat([table[:, :2].repeat(2, 1), torch.tensor([[-1.0]] * 4 + [[1.0]] * 4)], 1)
-    result = dam.retrieve(table, starts, power, rectified, clamped=torch.tensor([True, True, False]))
+    result = retrieve(table, starts, power, rectified, clamped=torch.tensor([True, True, False]))
     z_target = -starts[:, 0] * starts[:, 1]
     correct = result.spins[:, 2] == z_target
     if solves:
@@ -245,7 +259,7 @@ def test_xor_with_four_memories_on_three_units(power, rectified, solves):
     else:
         assert int(correct.sum()) == 4  # stuck at its start value: right only when it started right
         assert torch.equal(result.spins, starts)
-        assert torch.all(dam.spin_fields(table, starts, power, rectified)[:, 2] == 0)
+        assert torch.all(spin_fields(table, starts, power, rectified)[:, 2] == 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,30 +268,31 @@ def test_xor_with_four_memories_on_three_units(power, rectified, solves):
 
 
 def test_capacity_formulas_give_the_published_numbers():
-    # PAPERS.md §3: perfect-recall capacity at N = 100 ≈ 11 (n=2), 360 (n=3), 7,240 (n=4).
+    # Krotov & Hopfield 2016 (docs/krotov_hopfield.md, "Capacity"): perfect-recall capacity at
+    # N = 100 ≈ 11 (n=2), 360 (n=3), 7,240 (n=4).
     for power, published in ((2, 11), (3, 360), (4, 7240)):
-        assert abs(dam.perfect_recall_capacity(100, power) - published) / published < 0.02
-    assert dam.double_factorial(5) == 15 and dam.double_factorial(1) == 1 and dam.double_factorial(-1) == 1
+        assert abs(perfect_recall_capacity(100, power) - published) / published < 0.02
+    assert double_factorial(5) == 15 and double_factorial(1) == 1 and double_factorial(-1) == 1
     # P_err at n = 2 is the classical Hopfield estimate sqrt(K/(2πN)) exp(−N/(2K))
-    assert math.isclose(dam.one_step_error_probability(100, 20, 2),
+    assert math.isclose(one_step_error_probability(100, 20, 2),
                         math.sqrt(20 / (2 * math.pi * 100)) * math.exp(-100 / 40), rel_tol=1e-12)
 
 
 def test_random_memories_do_not_depend_on_chunking():
-    whole = dam.random_memories(7, 0, 3000, 50)
-    assert torch.equal(dam.random_memories(7, 1000, 2100, 50), whole[1000:2100])
+    whole = random_memories(7, 0, 3000, 50)
+    assert torch.equal(random_memories(7, 1000, 2100, 50), whole[1000:2100])
     assert set(whole.unique().tolist()) == {-1.0, 1.0}
-    assert not torch.equal(dam.random_memories(8, 0, 10, 50), whole[:10])
+    assert not torch.equal(random_memories(8, 0, 10, 50), whole[:10])
 
 
 def test_one_step_error_follows_the_paper_formula_and_rectified_is_lower():
-    curve = dam.one_step_error(100, [20, 30, 50, 500, 1000], [2, 3], [False, True], seeds=range(12),
+    curve = one_step_error(100, [20, 30, 50, 500, 1000], [2, 3], [False, True], seeds=range(12),
                                num_probes=150)
     rate = curve.rate
     checked = 0
     for row, (power, rectified) in enumerate(curve.configs):
         for col, k in enumerate(curve.num_memories):
-            formula = dam.one_step_error_probability(100, k, power)
+            formula = one_step_error_probability(100, k, power)
             # the asymptotic formula holds for small P_err: checked where it gives 1e-3 … 0.2
             if not rectified and 1e-3 <= formula <= 0.2 and curve.errors[row, col] >= 50:
                 assert 0.5 < float(rate[row, col]) / formula < 2.0, (power, k)
@@ -291,9 +306,9 @@ def test_one_step_error_follows_the_paper_formula_and_rectified_is_lower():
 
 def test_perfect_recall_fraction_equals_running_the_dynamics_from_each_memory():
     for power, rectified, k in ((2, False, 8), (2, False, 12), (3, True, 100)):
-        curve = dam.perfect_recall_fraction(30, [k], power, rectified, seeds=[11], num_probes=k)
-        memories = dam.random_memories(11, 0, k, 30)
-        result = dam.retrieve(memories, memories, power, rectified)
+        curve = perfect_recall_fraction(30, [k], power, rectified, seeds=[11], num_probes=k)
+        memories = random_memories(11, 0, k, 30)
+        result = retrieve(memories, memories, power, rectified)
         failures = int((result.spins != memories).any(-1).sum())
         assert 0 < failures < k  # an informative load
         assert int(curve.errors[0, 0]) == failures and int(curve.trials[0, 0]) == k
@@ -302,18 +317,19 @@ def test_perfect_recall_fraction_equals_running_the_dynamics_from_each_memory():
 def test_half_recall_capacity_matches_the_perr_prediction():
     # Half of the memories are perfect when N·P_err(K) ≈ ln 2 (bits independent); the perfect-recall
     # formula N^(n−1)/(2(2n−3)!! ln N) sits below (it asks for N·P_err ≪ 1).
-    found = dam.half_recall_capacity(100, [2, 3], [False, True], seeds=range(6), num_probes=100)
+    found = half_recall_capacity(100, [2, 3], [False, True], seeds=range(6), num_probes=100)
     for power in (2, 3):
-        k_pred = next(k for k in range(1, 5000) if 100 * dam.one_step_error_probability(100, k, power) > math.log(2))
+        k_pred = next(k for k in range(1, 5000) if 100 * one_step_error_probability(100, k, power) > math.log(2))
         plain, rect = found[(power, False)], found[(power, True)]
         assert abs(plain / k_pred - 1) < 0.3, (power, plain, k_pred)
-        assert plain > dam.perfect_recall_capacity(100, power)
+        assert plain > perfect_recall_capacity(100, power)
         assert rect > plain
 
 
 def test_random_starts_end_in_spurious_states_for_n2_and_in_memories_for_n5():
-    # PAPERS.md §3 (N = 100, K = 2000): n = 2, 3 end in spurious states; n ≥ 5 in stored memories.
-    result = dam.random_start_recall(100, 2000, [2, 5], False, seeds=[0], num_starts=60)
+    # Krotov & Hopfield 2016 (N = 100, K = 2000; docs/krotov_hopfield.md, "Random starts and XOR"):
+    # n = 2, 3 end in spurious states; n ≥ 5 in stored memories.
+    result = random_start_recall(100, 2000, [2, 5], False, seeds=[0], num_starts=60)
     assert result.converged.eq(1).all()
     assert float(result.stored[0]) == 0.0
     assert float(result.stored[1]) == 1.0
@@ -332,17 +348,17 @@ def mnist_small():
     y = torch.tensor(y, dtype=torch.long)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
     train, test = order[:600], order[600:1400]
-    return dam.ClassificationData(x[train], y[train], x[test], y[test])
+    return FlatSplits(x[train], y[train], x[test], y[test])
 
 
-SMALL = dict(num_memories=50, power=3, m=3, temperature_initial=300.0, temperature_final=100.0, ramp_epochs=10,
+SMALL = dict(num_memories=50, power=3, m=3, t_init=300.0, t_final=100.0, ramp_epochs=10,
              lr=0.04, momentum=0.9, batch_size=50, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def trained(mnist_small):
     history = []
-    trainer = dam.train_classifier(dam.DAMConfig(epochs=40, **SMALL), mnist_small,
+    trainer = train_classifier(HopfieldConfig(epochs=40, **SMALL), mnist_small,
                                    lambda metrics, state: history.append(dict(metrics)))
     return trainer, history
 
@@ -372,16 +388,16 @@ def test_trained_model_and_its_dual_network_agree(trained, mnist_small):
 
 @pytest.mark.parametrize("optimizer", ["krotov", "adam"])
 def test_resume_from_a_checkpoint_is_exact(optimizer, mnist_small, tmp_path):
-    cfg = dam.DAMConfig(epochs=4, optimizer=optimizer, **{**SMALL, "lr": 0.01 if optimizer == "adam" else 0.04})
+    cfg = HopfieldConfig(epochs=4, optimizer=optimizer, **{**SMALL, "lr": 0.01 if optimizer == "adam" else 0.04})
     straight = []
-    full = dam.train_classifier(cfg, mnist_small, lambda m, s: straight.append(dict(m)))
+    full = train_classifier(cfg, mnist_small, lambda m, s: straight.append(dict(m)))
     first = []
-    half = dam.train_classifier(cfg, mnist_small, lambda m, s: first.append(dict(m)) or m["epoch"] == 2)
+    half = train_classifier(cfg, mnist_small, lambda m, s: first.append(dict(m)) or m["epoch"] == 2)
     assert half.epoch == 2
     torch.save(half.state_dict(), tmp_path / "state.pt")
     state = torch.load(tmp_path / "state.pt", weights_only=True)
     rest = []
-    resumed = dam.train_classifier(cfg, mnist_small, lambda m, s: rest.append(dict(m)), state=state)
+    resumed = train_classifier(cfg, mnist_small, lambda m, s: rest.append(dict(m)), state=state)
     assert torch.equal(resumed.model.memories, full.model.memories)
     drop = ("epoch_seconds",)
     assert [{k: v for k, v in m.items() if k not in drop} for m in first + rest] == \
@@ -390,7 +406,7 @@ def test_resume_from_a_checkpoint_is_exact(optimizer, mnist_small, tmp_path):
 
 def test_krotov_step_is_normalised_per_memory_with_momentum_and_clipping():
     p = torch.nn.Parameter(torch.tensor([[0.0, 0.5, -0.2], [0.95, 0.0, 0.0]]))
-    opt = dam.KrotovOptimizer([p], lr=0.1, momentum=0.5)
+    opt = KrotovOptimizer([p], lr=0.1, momentum=0.5)
     g1 = torch.tensor([[1.0, -2.0, 0.5], [-4.0, 1.0, 0.0]])
     p.grad = g1.clone()
     opt.step()
@@ -407,11 +423,11 @@ def test_krotov_step_is_normalised_per_memory_with_momentum_and_clipping():
 
 
 def test_config_schedules():
-    cfg = dam.DAMConfig(temperature_initial=400.0, temperature_final=100.0, ramp_epochs=200, lr=0.02, lr_decay=0.998)
+    cfg = HopfieldConfig(t_init=400.0, t_final=100.0, ramp_epochs=200, lr=0.02, lr_decay=0.998)
     assert cfg.temperature_at(0) == 400.0 and cfg.temperature_at(100) == 250.0
     assert cfg.temperature_at(200) == 100.0 and cfg.temperature_at(2999) == 100.0
     assert math.isclose(cfg.lr_at(10), 0.02 * 0.998 ** 10)
-    assert dam.DAMConfig(ramp_epochs=0, temperature_final=70.0).temperature_at(0) == 70.0
+    assert HopfieldConfig(ramp_epochs=0, t_final=70.0).temperature_at(0) == 70.0
 
 
 def test_input_gradient_attack_fools_the_model_it_is_made_against(trained, mnist_small):
@@ -420,14 +436,14 @@ def test_input_gradient_attack_fools_the_model_it_is_made_against(trained, mnist
     x, y = mnist_small.test_x[:60], mnist_small.test_y[:60]
     with torch.no_grad():
         clean = model(x).argmax(1) == y
-    result = dam.input_gradient_attack(model, x[clean], y[clean], steps=60, step_size=0.05, mode="sign")
+    result = input_gradient_attack(model, x[clean], y[clean], steps=60, step_size=0.05, mode="sign")
     assert result.images.abs().max() <= 1.0
     assert result.fooled.float().mean() > 0.9
     with torch.no_grad():
         assert torch.equal(model(result.images).argmax(1) != y[clean], result.fooled)
     moved = (result.images - x[clean]).abs().amax(1)
     assert (moved <= 0.05 * result.steps + 1e-6).all()
-    scaled = dam.input_gradient_attack(model, x[clean], y[clean], steps=60, step_size=0.1, mode="scaled")
+    scaled = input_gradient_attack(model, x[clean], y[clean], steps=60, step_size=0.1, mode="scaled")
     assert scaled.fooled.float().mean() > 0.5
 
 
@@ -438,7 +454,7 @@ def test_input_gradient_attack_fools_the_model_it_is_made_against(trained, mnist
 def _model(**kw):
     args = dict(num_visible=4, num_classes=3, num_memories=5, power=2, temperature=10.0)
     args.update(kw)
-    return dam.DenseAssociativeMemory(**args)
+    return DenseAssociativeMemory(**args)
 
 
 BAD = [
@@ -451,25 +467,25 @@ BAD = [
     ("num_visible", lambda: _model(num_visible=0)),
     ("v", lambda: _model()(torch.zeros(2, 5))),
     ("v", lambda: _model()(torch.zeros(4))),
-    ("optimizer", lambda: dam.DAMConfig(optimizer="sgd").validate()),
-    ("m", lambda: dam.DAMConfig(m=0).validate()),
-    ("power", lambda: dam.DAMConfig(power=0).validate()),
-    ("num_memories", lambda: dam.DAMConfig(num_memories=0).validate()),
-    ("temperature_initial", lambda: dam.DAMConfig(temperature_initial=0.0).validate()),
-    ("lr_decay", lambda: dam.DAMConfig(lr_decay=1.5).validate()),
-    ("momentum", lambda: dam.DAMConfig(momentum=1.0).validate()),
-    ("epochs", lambda: dam.DAMConfig(epochs=-1).validate()),
-    ("device", lambda: dam.DAMConfig(device="gpu0").validate()),
-    ("lr", lambda: dam.KrotovOptimizer([torch.nn.Parameter(torch.zeros(2, 2))], lr=0.0)),
-    ("mode", lambda: dam.retrieve(torch.ones(2, 3), torch.ones(1, 3), 2, mode="parallel")),
-    ("spins", lambda: dam.retrieve(torch.ones(2, 3), torch.zeros(1, 3), 2)),
-    ("spins", lambda: dam.retrieve(torch.ones(2, 3), torch.ones(1, 4), 2)),
-    ("power", lambda: dam.retrieve(torch.ones(2, 3), torch.ones(1, 3), 0.5)),
-    ("max_sweeps", lambda: dam.retrieve(torch.ones(2, 3), torch.ones(1, 3), 2, max_sweeps=0)),
-    ("num_neurons", lambda: dam.one_step_error(1, [5], 2)),
-    ("num_memories", lambda: dam.one_step_error(20, [0], 2)),
-    ("powers", lambda: dam.one_step_error(20, [5], [0.5])),
-    ("mode", lambda: dam.input_gradient_attack(_model(), torch.zeros(1, 4), torch.zeros(1, dtype=torch.long),
+    ("optimizer", lambda: HopfieldConfig(optimizer="sgd").validate()),
+    ("m", lambda: HopfieldConfig(m=0).validate()),
+    ("power", lambda: HopfieldConfig(power=0).validate()),
+    ("num_memories", lambda: HopfieldConfig(num_memories=0).validate()),
+    ("t_init", lambda: HopfieldConfig(t_init=0.0).validate()),
+    ("lr_decay", lambda: HopfieldConfig(lr_decay=1.5).validate()),
+    ("momentum", lambda: HopfieldConfig(momentum=1.0).validate()),
+    ("epochs", lambda: HopfieldConfig(epochs=-1).validate()),
+    ("device", lambda: HopfieldConfig(device="gpu0").validate()),
+    ("lr", lambda: KrotovOptimizer([torch.nn.Parameter(torch.zeros(2, 2))], lr=0.0)),
+    ("mode", lambda: retrieve(torch.ones(2, 3), torch.ones(1, 3), 2, mode="parallel")),
+    ("spins", lambda: retrieve(torch.ones(2, 3), torch.zeros(1, 3), 2)),
+    ("spins", lambda: retrieve(torch.ones(2, 3), torch.ones(1, 4), 2)),
+    ("power", lambda: retrieve(torch.ones(2, 3), torch.ones(1, 3), 0.5)),
+    ("max_sweeps", lambda: retrieve(torch.ones(2, 3), torch.ones(1, 3), 2, max_sweeps=0)),
+    ("num_neurons", lambda: one_step_error(1, [5], 2)),
+    ("num_memories", lambda: one_step_error(20, [0], 2)),
+    ("powers", lambda: one_step_error(20, [5], [0.5])),
+    ("mode", lambda: input_gradient_attack(_model(), torch.zeros(1, 4), torch.zeros(1, dtype=torch.long),
                                                mode="fgsm")),
 ]
 
