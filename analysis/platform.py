@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracking import store
+from analysis.render import MISSING, finished, markdown_table, number, pyplot, save_figure, \
+    write_table
 
 COLUMNS = ["workload", "workers", "trials", "wall_s", "trials_per_hour", "problems_per_s",
            "efficiency"]
@@ -11,25 +13,21 @@ COLUMNS = ["workload", "workers", "trials", "wall_s", "trials_per_hour", "proble
 
 def scaling_report(client, parent, stem: Path):
     """Throughput and parallel efficiency per workload and worker count; table and plot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    frame = store.trials_frame(client, parent)
-    frame = frame[frame["status"] == "FINISHED"].sort_values(["workload", "workers"])
+    frame = finished(store.trials_frame(client, parent)).sort_values(["workload", "workers"])
     table = frame[[c for c in COLUMNS if c in frame]].reset_index(drop=True)
-    lines = ["### Scaling: fixed workload on 1, 2, ... workers", "",
-             "| workload | workers | trials | wall (s) | trials/hour | problems/s | efficiency |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for _, r in table.iterrows():
         problems = r.get("problems_per_s", 0)
-        lines.append(f"| {r['workload']} | {int(r['workers'])} | {int(r['trials'])} | "
-                     f"{r['wall_s']:.1f} | {r['trials_per_hour']:.0f} | "
-                     f"{f'{problems:.0f}' if problems else '—'} | {r['efficiency']:.2f} |")
-    markdown = "\n".join(lines) + "\n\nefficiency = throughput(W) / (W x throughput(1))\n"
-    stem.with_suffix(".md").write_text(markdown)
-    table.to_parquet(stem.with_suffix(".parquet"), engine="pyarrow", index=False)
+        rows.append([r["workload"], int(r["workers"]), int(r["trials"]),
+                     number(r["wall_s"], digits=1), number(r["trials_per_hour"], digits=0),
+                     number(problems, digits=0) if problems else MISSING,
+                     number(r["efficiency"])])
+    markdown = markdown_table(
+        ["workload", "workers", "trials", "wall (s)", "trials/hour", "problems/s", "efficiency"],
+        rows, title="Scaling: fixed workload on 1, 2, ... workers")
+    markdown += "\nefficiency = throughput(W) / (W x throughput(1))\n"
+    files = write_table(stem, markdown, table)
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for name, group in table.groupby("workload"):
         w, tp = group["workers"], group["trials_per_hour"]
@@ -42,7 +40,4 @@ def scaling_report(client, parent, stem: Path):
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(stem.with_suffix(".png"), dpi=120)
-    plt.close(fig)
-    return markdown, [stem.with_suffix(s) for s in (".md", ".parquet", ".png")]
+    return markdown, files + [save_figure(fig, stem.with_suffix(".png"))]

@@ -9,12 +9,9 @@ separately (it is paid once per sweep, not per trial).
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:

@@ -7,17 +7,18 @@ Each workload is a real sweep (its own MLflow parent run, tagged with this exper
 launched through the shared runner with ``--max-concurrent W``; this script times each launch,
 and logs one child run per (workload, W) under a ``scaling`` parent run with trials/hour,
 problems/s and parallel efficiency = throughput(W) / (W x throughput(1)). The report (table +
-plot) is rebuilt from MLflow by ``python -m analysis.tables scaling``.
+plot) is rebuilt from MLflow by ``python -m analysis.report scaling``.
 
 Workers are CPU slots of the local Ray here; on a cluster (``RAY_ADDRESS`` set, e.g. under
 ``ray job submit``) give ``--gpus-per-trial 1`` and W up to the cluster's GPUs.
 """
-import sys
 import argparse
 import importlib
 import os
+import sys
+
 from tracking import store
-from sweeps import runner
+from sweeps import launch, runner
 
 # workload name -> (sweep module, runner flags fixing the work, problems per trial or None)
 WORKLOADS = {
@@ -55,8 +56,8 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     uri = store.default_tracking_uri()
     try:
-        runner.check_tracking(uri)
-        runner.check_local_gpus(args.gpus_per_trial)
+        launch.check_tracking(uri)
+        launch.check_local_gpus(args.gpus_per_trial)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
@@ -65,16 +66,18 @@ def main(argv=None) -> str:
     parent_id = client.create_run(
         experiment_id, run_name="scaling",
         tags={store.TAG_ROLE: store.ROLE_PARENT, store.TAG_SWEEP: "scaling",
-              store.TAG_TABLE: "platform.scaling", store.TAG_GIT_COMMIT: runner.git_commit(),
+              store.TAG_TABLE: "platform.scaling", store.TAG_GIT_COMMIT: launch.git_commit(),
               "mlflow.source.name": "sweeps/scaling.py"}).info.run_id
     client.log_param(parent_id, "workers", ",".join(map(str, args.workers)))
     client.log_param(parent_id, "workloads", ",".join(args.workloads))
     client.log_param(parent_id, "ray_address", os.environ.get("RAY_ADDRESS", "local"))
-    runner.init_ray(argparse.Namespace(num_cpus=None))  # start-up is not part of any measurement
+    launch.init_ray()  # start-up is not part of any measurement
     status = "FAILED"
     try:
         for name in args.workloads:
             module, flags, problems_key = WORKLOADS[name]
+            # Plugin point: a workload is any sweep script, named by module, so this experiment
+            # imports no other sweep script (sweeps never import each other).
             sweep = importlib.import_module(module).SWEEP
             base = None
             for workers in sorted(args.workers):
@@ -110,7 +113,7 @@ def main(argv=None) -> str:
     finally:
         client.set_terminated(parent_id, status)
     if not args.no_table:
-        from analysis.tables import report
+        from analysis.report import report  # the one way from sweeps into analysis
 
         report("scaling", run_id=parent_id, tracking_uri=uri)
     return parent_id

@@ -10,7 +10,7 @@ BENCHMARKS = [
     (["benchmarks/activation.py", "--quick", "--no-overhead"], [r"ResNet-18 .* training step",
                                                                 r"ratio +\d+\.\d+"]),
     (["benchmarks/trial_overhead.py", "--quick"], [r"overhead per trial: \d+\.\d+ s"]),
-    (["benchmarks/dam.py", "--quick"], [r"\d+\.\d+ ?x"]),
+    (["benchmarks/hopfield.py", "--quick"], [r"\d+\.\d+ ?x"]),
 ]
 
 

@@ -2,6 +2,7 @@
 lost mid-sweep (its trials are rescheduled and every result reaches MLflow)."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ from tracking import store
 from conftest import REPO
 
 VENV_BIN = Path(sys.executable).parent
+PACKAGES = ("dham_core", "trainables", "sweeps", "tracking", "analysis")
 RAY = str(VENV_BIN / "ray")
 
 
@@ -84,6 +86,33 @@ def test_ray_job_submit_same_result_same_store(head, tmp_path):
     assert any(a.path.endswith(".md") for a in client.list_artifacts(parent.info.run_id, "tables"))
     runs = store.child_runs(client, parent)
     assert len(runs) == 6 and all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_job_driver_imports_the_working_dir_copy(head, tmp_path):
+    """Under ``ray job submit --working-dir``, a script imports the project's packages from
+    Ray's copy of the working dir (Ray puts it first on the driver's PYTHONPATH), not from the
+    editable install of this checkout. The probe script sits in a subfolder, as sweep scripts
+    do, so the import cannot come from the script's own folder or the current directory."""
+    copy = tmp_path / "working_dir"
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, copy / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "probe").mkdir()
+    (copy / "probe" / "where.py").write_text(
+        "import sweeps.runner, tracking.store\n"
+        "print('imported from', sweeps.runner.__file__)\n"
+        "print('imported from', tracking.store.__file__)\n")
+    proc = subprocess.run(
+        [RAY, "job", "submit", "--address", head["dashboard"], "--working-dir", str(copy), "--",
+         "python", "probe/where.py"],
+        cwd=tmp_path, env=head["env"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    paths = re.findall(r"imported from (\S+)", proc.stdout)
+    assert len(paths) == 2, proc.stdout[-4000:]
+    for path in paths:
+        assert not path.startswith(str(REPO)), path  # not the editable install
+        # Ray's unpacked copy of the working dir, under the head node's temp dir
+        assert path.startswith(head["temp"]) and "working_dir" in path, path
 
 
 def test_lost_worker_node_trials_rescheduled(head, sweep_env, tmp_path):

@@ -6,7 +6,8 @@ import pytest
 
 from dham_core import published
 from tracking import store
-from analysis.tables import TABLES, build_table, mean_ci, to_markdown
+from analysis.decisivenets import TABLES, build_table, to_markdown
+from analysis.render import mean_ci
 from conftest import run_script
 
 

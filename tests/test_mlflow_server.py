@@ -23,7 +23,8 @@ def _free_port() -> int:
 
 
 class Server:
-    """A lean MLflow tracking server (ENV-NOTES: one worker, no job execution)."""
+    """A lean MLflow tracking server: one worker, no job execution (MLflow 3.17's default start
+    runs many processes)."""
 
     def __init__(self, tmp_path: Path, port: int):
         self.tmp, self.port = tmp_path, port

@@ -7,8 +7,9 @@ from tracking import store
 from conftest import run_script
 from sweeps import noop
 from trainables.noop import noop_objective
-from sweeps.runner import (Preset, Sweep, build_parser, grid_points, optuna_storage,
-                           planned_configs)
+from sweeps.plan import grid_points
+from sweeps.runner import Preset, Sweep, build_parser, planned_configs
+from sweeps.search import optuna_storage
 
 
 def _args(sweep, *argv):
@@ -102,7 +103,7 @@ def test_grid_sweep_end_to_end_parent_child_layout(sweep_env, tmp_path):
 
 
 def test_credentials_are_redacted_from_logged_params():
-    from sweeps.runner import redact
+    from sweeps.launch import redact
 
     assert redact("postgresql://bob:s3cret@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
     assert redact("https://user:tok@mlflow.example/x") == "https://user:***@mlflow.example/x"

@@ -1,7 +1,7 @@
 """Driver-side MLflow tracking: one parent run per sweep, one nested child run per trial.
 
-Ray's own ``MLflowLoggerCallback`` makes flat runs and ``setup_mlflow`` runs inside the workers
-with no parent (ENV-NOTES), so neither gives the layout of ``tracking.store``. This Tune
+Ray's own ``MLflowLoggerCallback`` makes flat runs, and ``setup_mlflow`` opens runs inside the
+workers with no parent run; neither gives the layout of ``tracking.store``. This Tune
 callback runs in the driver, so trainables stay free of MLflow and every metric travels one
 path: ``tune.report`` -> this callback -> MLflow.
 
@@ -57,9 +57,9 @@ class MLflowTrialCallback(Callback):
     """Logs every Tune trial as a nested child run of ``parent_run_id``.
 
     The Tune hooks only put events on a queue; one background thread delivers them to MLflow
-    in order, so tracking never stalls the driver's event loop (a SQLite or HTTP write costs
-    tens of milliseconds; with 100 short trials that was half the sweep's time). A failed
-    delivery is retried, in order, until it succeeds or the sweep ends.
+    in order, so tracking never stalls the driver's event loop, which also schedules the
+    trials (docs/platform.md, "Per-trial overhead"). A failed delivery is retried, in order,
+    until it succeeds or the sweep ends.
     """
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str,
@@ -123,7 +123,7 @@ class MLflowTrialCallback(Callback):
         elif kind == "result":
             self.client.log_batch(run_id, metrics=payload["metrics"])
         elif kind == "retry":
-            self.client.set_tag(run_id, "sweep.retries", str(payload["retries"]))
+            self.client.set_tag(run_id, store.TAG_RETRIES, str(payload["retries"]))
         elif kind == "complete":
             if payload.get("checkpoint") is not None:
                 # as_directory() copies a remote (s3://, gs://) checkpoint to a temp dir first

@@ -8,8 +8,11 @@ One MLflow *experiment* per sweep script (``temperature``, ``ell``, ...). Inside
         child run  tags: sweep.role=trial, sweep.trial_id=<tune trial id>, mlflow.parentRunId=<parent>
                    params: the trial's full config; metrics: per epoch (step = epoch) and final
 
-This module is the one place that knows those tag names; the runner's tracking callback
-imports them from here.
+A metric's step is the trainable's ``epoch`` when it reports one (else Tune's iteration);
+pack trainables report one result per evaluated cell, so there the step is the cell index.
+This module is the one place that knows the tag names; the runner, its tracking callback
+(:mod:`tracking.callback`) and the reports (:mod:`analysis`) import them from here.
+docs/platform.md, "The MLflow layout", describes every tag.
 """
 from __future__ import annotations
 
@@ -30,6 +33,11 @@ TAG_TRIAL_ID = "sweep.trial_id"
 TAG_STATUS_REASON = "sweep.failure_reason"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_RETRIES = "sweep.retries"
+# Resume bookkeeping on the parent run (sweeps/resume.py)
+TAG_PLAN = "sweep.plan"
+TAG_DRIVER = "sweep.driver"
+TAG_TUNE_DIR = "sweep.tune_dir"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,12 +135,17 @@ def trial_histories(mlflow_client: MlflowClient, parent, keys: list[str] | None 
     """One row per (child run, step): the run's params plus every metric logged at that step.
 
     Pack trainables report one Tune result per evaluated cell (step = cell index) with the
-    cell's coordinates among the metrics, so this frame has one row per cell."""
+    cell's coordinates among the metrics, so this frame has one row per cell. A coordinate can
+    share its name with a param of the trial (a resonator pack's metric ``a`` = 3, 5, 8 per
+    cell beside the param ``a = "[3, 5, 8]"``): the column keeps the metric, the cell's own
+    value, and the param moves to ``param.<name>``."""
     rows = []
     for run in child_runs(mlflow_client, parent):
-        params = {k: _parse(v) for k, v in run.data.params.items()}
+        metric_keys = keys or list(run.data.metrics)
+        params = {(f"param.{k}" if k in metric_keys else k): _parse(v)
+                  for k, v in run.data.params.items()}
         by_step: dict[int, dict] = {}
-        for key in keys or list(run.data.metrics):
+        for key in metric_keys:
             for m in mlflow_client.get_metric_history(run.info.run_id, key):
                 by_step.setdefault(m.step, {})[key] = m.value
         for step, metrics in sorted(by_step.items()):

@@ -1,0 +1,98 @@
+"""Resuming a sweep whose driver was killed: find the launch, restore it, tidy its runs.
+
+Each launch records on its MLflow parent run a hash of its plan (``sweep.plan``: script,
+search, preset, seeds, fixed config, grid points), the driver that runs it (``sweep.driver``,
+``host:pid``) and the folder of its Ray Tune state (``sweep.tune_dir``). A rerun with the same
+plan (``--resume auto``, the default) looks for a parent run of that plan still marked
+RUNNING whose driver is gone (:func:`find_unfinished`); when Ray Tune saved a restorable state
+for it, the runner restores the Tuner there, keeps the same Optuna study and the same parent
+run, and the tracking callback re-attaches to the trials' child runs by Tune trial id. Child
+runs of trials that the killed driver had started after Tune's last save are deleted
+(:func:`drop_orphans`): Tune re-runs that work as new trials.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+
+from tracking import store
+from tracking.callback import MLflowTrialCallback
+
+
+def plan_hash(sweep, args, fixed: dict, points: list[dict]) -> str:
+    """Identifies a sweep's plan: a rerun with the same plan may resume an unfinished launch."""
+    plan = {"sweep": sweep.name, "search": args.search, "preset": args.preset, "fixed": fixed,
+            "points": points, "num_samples": args.num_samples, "seeds": args.seeds}
+    return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def driver_tag() -> str:
+    """This process as the ``sweep.driver`` tag records it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def driver_alive(tag: str | None) -> bool:
+    """Is the driver recorded as ``host:pid`` still running (on this host)?"""
+    if not tag or ":" not in tag:
+        return False
+    host, pid = tag.rsplit(":", 1)
+    if host != socket.gethostname():
+        return True  # another machine's driver: assume it lives, never steal its sweep
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def find_unfinished(client, experiment_id: str, plan: str, storage_path: str):
+    """(parent run, Tune state path) of the latest launch of this plan whose driver died
+    before it finished, if Tune can restore it; else (None, None). A dead launch that left no
+    restorable state is marked FAILED with the reason."""
+    from ray import tune
+
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(f"tags.`{store.TAG_ROLE}` = '{store.ROLE_PARENT}' and "
+                       f"tags.`{store.TAG_PLAN}` = '{plan}' and attributes.status = 'RUNNING'"),
+        order_by=["attributes.start_time DESC"])
+    for run in runs:
+        if driver_alive(run.data.tags.get(store.TAG_DRIVER)):
+            continue
+        tune_dir = run.data.tags.get(store.TAG_TUNE_DIR)
+        path = os.path.join(storage_path, tune_dir or "")
+        if tune_dir and tune.Tuner.can_restore(path):
+            return run, path
+        client.set_tag(run.info.run_id, store.TAG_STATUS_REASON,
+                       "driver died before Ray Tune saved a restorable state")
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return None, None
+
+
+def drop_orphans(client, parent_id: str, trial_ids: set) -> None:
+    """Delete (soft, recoverable in the MLflow UI) child runs of trials that the killed driver
+    had started after Ray Tune's last saved state: Tune re-ran that work as new trials."""
+    for run in client.search_runs(
+            [client.get_run(parent_id).info.experiment_id],
+            filter_string=f"tags.`{store.TAG_PARENT}` = '{parent_id}'", max_results=10000):
+        if run.data.tags.get(store.TAG_TRIAL_ID) not in trial_ids:
+            client.set_tag(run.info.run_id, store.TAG_STATUS_REASON,
+                           "orphaned: started after the last saved state of a killed driver; "
+                           "its work was re-run as a new trial")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            client.delete_run(run.info.run_id)
+            print(f"[sweep] deleted orphaned child run {run.info.run_id} "
+                  f"(trial {run.data.tags.get(store.TAG_TRIAL_ID)})")
+
+
+def restored_callback(tuner) -> MLflowTrialCallback:
+    """The MLflow callback inside a restored Tuner: Tune restores callbacks from its state."""
+    callbacks = tuner._local_tuner._run_config.callbacks or []  # no public accessor in Ray 2.60
+    return next(cb for cb in callbacks if isinstance(cb, MLflowTrialCallback))
+
+
+def restored_trial_ids(result_grid) -> set[str]:
+    """Every trial of a restored sweep, errored ones included."""
+    return {t.trial_id for t in result_grid._experiment_analysis.trials}  # no public accessor
