@@ -11,6 +11,7 @@ import torch
 from conftest import run_script
 
 import trainables.clique as tclique
+import trainables.common as common
 import trainables.hopfield as thopfield
 import trainables.hopfield_capacity as tcapacity
 from tracking import store
@@ -44,7 +45,7 @@ def reports(monkeypatch):
             state = torch.load(buffer, weights_only=True)
         out.append((dict(metrics), state))
 
-    for module in (thopfield, tcapacity):  # (trainables.clique reports through tcapacity.report_cells)
+    for module in (thopfield, common):  # packs report through common.report_cells
         monkeypatch.setattr(module, "report", report)
     monkeypatch.setattr(thopfield, "load_state", lambda: None)
     return out

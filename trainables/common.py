@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 
 import torch
 from ray import tune
@@ -73,3 +74,14 @@ def report(metrics: dict, state: dict | None = None) -> None:
     with tempfile.TemporaryDirectory() as path:
         torch.save(state, os.path.join(path, CHECKPOINT_FILE))
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(path))
+
+
+def report_cells(config: dict, rows: list[dict], final: dict, started: float) -> None:
+    """One Tune result per cell, numbered by the metric ``cells_done`` (with ``pack_seconds``
+    since ``started``); the last cell carries the pack's aggregate ``final``."""
+    for done, row in enumerate(rows, 1):
+        out = {**row, "cells_done": done, "pack_seconds": time.perf_counter() - started}
+        if done == len(rows):
+            out.update(final)
+        inject_fault(config, done, False, out)
+        report(out)

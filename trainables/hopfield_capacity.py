@@ -9,18 +9,7 @@ from __future__ import annotations
 import time
 
 from dham_core.hopfield_capacity import CapacityConfig, capacity_rows
-from trainables.common import FAULT_KEY, config_to_dataclass, inject_fault, report
-
-
-def report_cells(config: dict, rows: list[dict], final: dict, started: float) -> None:
-    """One Tune result per cell, numbered by the metric ``cells_done`` (with ``pack_seconds``
-    since ``started``); the last cell carries the pack's aggregate ``final``."""
-    for done, row in enumerate(rows, 1):
-        out = {**row, "cells_done": done, "pack_seconds": time.perf_counter() - started}
-        if done == len(rows):
-            out.update(final)
-        inject_fault(config, done, False, out)
-        report(out)
+from trainables.common import FAULT_KEY, config_to_dataclass, report_cells
 
 
 def validate_capacity(config: dict) -> None:
