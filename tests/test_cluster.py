@@ -28,6 +28,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _node_ports() -> list[str]:
+    """Free ports for a node's side services. Their defaults are fixed (the dashboard agent's
+    HTTP port is 52365): with any other Ray on the machine the agent cannot bind, stays up
+    without HTTP, and ``ray job submit`` is refused with "No available agent" for good."""
+    return ["--dashboard-agent-listen-port", str(_free_port()),
+            "--dashboard-agent-grpc-port", str(_free_port()),
+            "--runtime-env-agent-port", str(_free_port()),
+            "--metrics-export-port", str(_free_port()),
+            "--ray-client-server-port", str(_free_port())]
+
+
 def _cluster_env() -> dict:
     env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
                PATH=f"{VENV_BIN}:{os.environ['PATH']}")  # `python` in jobs = this venv's
@@ -43,12 +54,26 @@ def head():
     env = _cluster_env()
     subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-                    "--num-cpus", "1", "--temp-dir", temp, "--disable-usage-stats"],
+                    "--num-cpus", "1", "--temp-dir", temp, "--disable-usage-stats", *_node_ports()],
                    env=env, check=True, capture_output=True, timeout=180)
     yield {"gcs": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "env": env,
            "temp": temp}
     _kill_matching(temp)
     shutil.rmtree(temp, ignore_errors=True)
+
+
+def _submit(head: dict, args: list[str], cwd, timeout: int) -> subprocess.CompletedProcess:
+    """``ray job submit`` to the head; retried while the head's job agent is still starting
+    (Ray refuses with "No available agent" for a while after ``ray start`` on a loaded
+    machine; a refused submission created no job, so the retry cannot run it twice)."""
+    deadline = time.monotonic() + 120
+    while True:
+        proc = subprocess.run([RAY, "job", "submit", "--address", head["dashboard"], *args],
+                              cwd=cwd, env=head["env"], capture_output=True, text=True,
+                              timeout=timeout)
+        if "No available agent" not in proc.stderr or time.monotonic() > deadline:
+            return proc
+        time.sleep(3)
 
 
 def _kill_matching(text: str) -> int:
@@ -69,11 +94,9 @@ def test_ray_job_submit_same_result_same_store(head, tmp_path):
                                 "DHAM_STORAGE_PATH": str(tmp_path / "ray"),
                                 "DHAM_RESULTS_DIR": str(tmp_path / "results"),
                                 "DHAM_OPTUNA_STORAGE": str(tmp_path / "optuna.journal")}}
-    proc = subprocess.run(
-        [RAY, "job", "submit", "--address", head["dashboard"], "--working-dir", ".",
-         "--runtime-env-json", json.dumps(runtime_env), "--",
-         "python", "sweeps/noop.py", "--preset", "smoke"],
-        cwd=REPO, env=head["env"], capture_output=True, text=True, timeout=600)
+    proc = _submit(head, ["--working-dir", ".", "--runtime-env-json", json.dumps(runtime_env),
+                          "--", "python", "sweeps/noop.py", "--preset", "smoke"],
+                   cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "6 trials finished, 0 failed" in proc.stdout
     assert "noop: 6 trials (no paper table)" in proc.stdout
@@ -102,10 +125,8 @@ def test_job_driver_imports_the_working_dir_copy(head, tmp_path):
         "import sweeps.runner, tracking.store\n"
         "print('imported from', sweeps.runner.__file__)\n"
         "print('imported from', tracking.store.__file__)\n")
-    proc = subprocess.run(
-        [RAY, "job", "submit", "--address", head["dashboard"], "--working-dir", str(copy), "--",
-         "python", "probe/where.py"],
-        cwd=tmp_path, env=head["env"], capture_output=True, text=True, timeout=300)
+    proc = _submit(head, ["--working-dir", str(copy), "--", "python", "probe/where.py"],
+                   cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     paths = re.findall(r"imported from (\S+)", proc.stdout)
     assert len(paths) == 2, proc.stdout[-4000:]
@@ -119,7 +140,8 @@ def test_lost_worker_node_trials_rescheduled(head, sweep_env, tmp_path):
     worker_temp = tempfile.mkdtemp(prefix="rw", dir="/tmp")
     env = head["env"]
     subprocess.run([RAY, "start", "--address", head["gcs"], "--node-ip-address", "127.0.0.1",
-                    "--num-cpus", "2", "--temp-dir", worker_temp, "--disable-usage-stats"],
+                    "--num-cpus", "2", "--temp-dir", worker_temp, "--disable-usage-stats",
+                    *_node_ports()],
                    env=env, check=True, capture_output=True, timeout=180)
     try:
         sweep = subprocess.Popen(
