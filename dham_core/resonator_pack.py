@@ -33,7 +33,7 @@ from dham_core.resonator_problems import (
     FactorizationProblems, check_problem_sizes, dense_problems, sparse_problems)
 
 __all__ = ["KINDS", "ResonatorCell", "cells_from_config", "evaluate_dense", "evaluate_pack",
-           "evaluate_sparse"]
+           "evaluate_sparse", "expand_pack", "pack_size"]
 
 KINDS = ("sparse", "dense")
 # Fields only the sparse network has; a dense cell leaves them at their defaults.
@@ -130,14 +130,42 @@ class ResonatorCell:
 CELL_KEYS = tuple(f.name for f in dataclasses.fields(ResonatorCell))
 
 
-def cells_from_config(config: Mapping) -> list[ResonatorCell]:
-    """The cells of a pack config: its list-valued keys are axes, e.g. ``{"D": 1024, "k": 64,
-    "V": 3, "M": [5, 10, 22], "a": [2, 5]}`` is 3 x 2 cells (product order, duplicates — a
-    dense cell under several ``a`` — kept once)."""
+def expand_pack(config: Mapping) -> tuple[list[ResonatorCell], int]:
+    """(the cells of a pack config, how many of its (a, M) combinations were dropped).
+
+    The config's list-valued keys are axes, e.g. ``{"D": 1024, "k": 64, "V": 3, "M": [5, 10,
+    22], "a": [2, 5]}`` is 3 x 2 cells (product order, duplicates — a dense cell under several
+    ``a`` — kept once). A sparse combination with ``a > M`` where ``a`` or ``M`` is an axis is
+    dropped and counted (``a`` cannot keep more codewords than there are; docs/resonator.md,
+    "Readings we chose"); if that drops every combination, the first one's error is raised, and
+    a single cell (scalar ``a`` and ``M``) with ``a > M`` is refused like any bad field."""
     axes = {key: v for key, v in config.items() if isinstance(v, (list, tuple))}
-    cells = [ResonatorCell.from_config({**config, **dict(zip(axes, combo))})
-             for combo in itertools.product(*axes.values())]
-    return list(dict.fromkeys(cells))
+    crossed = "a" in axes or "M" in axes
+    cells, dropped, first_error = [], 0, None
+    for combo in itertools.product(*axes.values()):
+        cell = {**config, **dict(zip(axes, combo))}
+        a, m = cell.get("a"), cell.get("M")
+        if (crossed and cell.get("kind", "sparse") == "sparse" and is_int(a) and is_int(m)
+                and a > m >= 1):
+            dropped += 1
+            first_error = first_error or cell
+            continue
+        cells.append(ResonatorCell.from_config(cell))
+    if not cells and first_error is not None:
+        ResonatorCell.from_config(first_error)  # raises: a must satisfy 1 <= a <= M
+    return list(dict.fromkeys(cells)), dropped
+
+
+def pack_size(config: Mapping) -> tuple[int, int]:
+    """(cells a pack config evaluates, (a, M) combinations dropped): :func:`expand_pack`'s
+    counts, for planning a sweep."""
+    cells, dropped = expand_pack(config)
+    return len(cells), dropped
+
+
+def cells_from_config(config: Mapping) -> list[ResonatorCell]:
+    """The cells of a pack config (:func:`expand_pack`, without the count of dropped ones)."""
+    return expand_pack(config)[0]
 
 
 def _dynamics_seed(seeds: Sequence[int]) -> int:

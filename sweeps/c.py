@@ -17,8 +17,9 @@ SWEEP = Sweep(
     trainable=train_dham,
     space={"groups": CategoricalDistribution(list(ELLS))},
     grid={"groups": list(ELLS)},
-    # The smoke network's first stage has 8 channels, so c stops at 8 there.
-    presets=presets(smoke_grid={"groups": [1, 2, 4, 8]}, smoke_config={"ell": 1}),
+    # The smoke network's first stage has 8 channels, so c stops at 8 there; groups replaces
+    # the shared presets' ell (the network takes one or the other).
+    presets=presets(smoke_grid={"groups": [1, 2, 4, 8]}, without=("ell",)),
     metric="val_acc", mode="max", validate=validate,
 )
 

@@ -57,6 +57,9 @@ def build_parser(sweep: Sweep) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a fixed config value of the preset (repeatable)")
     p.add_argument("--no-table", action="store_true", help="skip printing the table at the end")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the whole plan, print it (trials, cells per trial, resources, "
+                        "estimated cost) and exit, starting nothing (no Ray, MLflow or Optuna)")
     return p
 
 
@@ -74,6 +77,12 @@ def check_args(sweep: Sweep, args) -> None:
         raise ValueError(f"--search must be one of {', '.join(SEARCH_MODES)} (got {args.search!r})")
     if args.preset not in sweep.presets:
         raise ValueError(f"--preset must be one of {', '.join(sweep.presets)} (got {args.preset!r})")
+    offered = sweep.presets[args.preset].searches
+    if args.search not in offered:
+        others = [name for name, p in sweep.presets.items() if args.search in p.searches]
+        raise ValueError(f"--search must be one of {', '.join(offered)} with --preset "
+                         f"{args.preset} (--search {args.search}: presets "
+                         f"{', '.join(others) or 'none'})")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be an integer >= 1 (got {args.seeds})")
     if args.search == "tpe" and args.seeds != 1:
@@ -89,6 +98,10 @@ def check_args(sweep: Sweep, args) -> None:
         raise ValueError(f"--max-concurrent must be >= 1 (got {args.max_concurrent})")
     if args.max_failures < 0:
         raise ValueError(f"--max-failures must be >= 0 (got {args.max_failures})")
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise ValueError(f"--num-cpus must be an integer >= 1 (got {args.num_cpus})")
+    if args.warm_start and args.search != "tpe":
+        raise ValueError(f"--warm-start applies to --search tpe (got --search {args.search})")
     for item in args.set:
         if "=" not in item:
             raise ValueError(f"--set takes KEY=VALUE (got {item!r})")

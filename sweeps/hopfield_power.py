@@ -38,7 +38,8 @@ PRESETS = {
                      "batch_size": 100, "device": "cpu"}, num_samples=6,
                     description="offline digits, K = 100, 25 epochs: under a minute on 2 cores"),
     "cpu": Preset({"dataset": "mnist_offline", "num_memories": 1000, "epochs": 600, "ramp_epochs": 100,
-                   "batch_size": 100, "device": "cpu"}, num_samples=30,
+                   "batch_size": 100, "device": "cpu"}, num_samples=30, seconds_per_trial=320,
+                  measured_on="2-core CPU, --max-concurrent 2",
                   description="5,000 offline digits (4,000 train / 1,000 test), K = 1000, 600 epochs, batch "
                               "100: the 8-power grid took 21 min per seed on 2 cores (measured, "
                               "--max-concurrent 2; --seeds 3: ~1 h)"),
@@ -69,6 +70,7 @@ SWEEP = Sweep(
     presets=PRESETS,
     metric="eval_error", mode="min", validate=validate_classifier,
     log_checkpoint=True,  # the final memories, drawn as 28×28 images by analysis.hopfield.report_power
+    tpe_pins={"power": 3}, for_argv=lambda argv: sweep_for(argv),
 )
 
 
@@ -106,4 +108,4 @@ def sweep_for(argv: list[str]) -> Sweep:
 
 
 if __name__ == "__main__":
-    main(sweep_for(sys.argv[1:]))
+    main(SWEEP)  # for_argv picks the per-power TPE sweep from the command line

@@ -4,18 +4,26 @@ A sweep script declares a :class:`Sweep` (searched axes as Optuna distributions,
 them, named :class:`Preset` s, the trainable, the report it feeds). :func:`planned_configs`
 turns the script's flags into the fixed config every trial shares plus, for a grid, the list
 of grid points (each cell once per seed), and runs the sweep's ``validate`` on every point (or,
-for TPE, on every bound and choice of the space) so that a bad input fails before Ray, Optuna
-or MLflow are touched.
+for TPE, on the combinations of every axis's bounds and choices, :func:`tpe_checks`) so that a
+bad input fails before Ray, Optuna or MLflow are touched.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+import math
+import os
+import random
+from dataclasses import dataclass, field
 from typing import Callable
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from sweeps.cli import check_args, set_values
+from dham_core.data import default_root
+from sweeps.cli import SEARCH_MODES, check_args, set_values
+
+MAX_TPE_CHECKS = 4096
+"""Above this many combinations of a TPE space's bounds and choices, :func:`tpe_checks` checks
+every single-axis extreme plus a seeded sample of combinations instead of all of them."""
 
 
 @dataclass
@@ -31,6 +39,13 @@ class Preset:
     num_samples: int = 20
     """Default number of TPE trials."""
     description: str = ""
+    searches: tuple[str, ...] = SEARCH_MODES
+    """The ``--search`` modes this preset offers (a TPE space whose combinations are not all
+    valid, e.g. a ``k`` that must divide ``D``, makes a preset grid-only)."""
+    seconds_per_trial: float | None = None
+    """Measured wall time of one trial on ``measured_on`` (``--dry-run`` estimates the cost)."""
+    measured_on: str = ""
+    """The machine and set-up ``seconds_per_trial`` was measured on."""
 
 
 @dataclass
@@ -62,6 +77,15 @@ class Sweep:
     """Log each finished trial's last checkpoint as an MLflow artifact (``checkpoint/``), for
     analyses that need the trained state (e.g. memories drawn as images)."""
     description: str = ""
+    pack: Callable[[dict], tuple[int, int]] | None = None
+    """For a pack trainable: ``trial config -> (cells it evaluates, cells dropped)`` (what
+    ``--dry-run`` prints); None for a trainable that runs one configuration."""
+    tpe_pins: dict = field(default_factory=dict)
+    """``--set`` values a TPE launch needs, with example values (``hopfield_power``: one
+    ``power``); the dry-run test passes them."""
+    for_argv: Callable[[list[str]], "Sweep"] | None = None
+    """The sweep a command line runs when it is not this one (``hopfield_power --search tpe``
+    searches one power's window); :func:`sweeps.runner.main` applies it first."""
 
 
 def fixed_config(sweep: Sweep, args) -> dict:
@@ -70,6 +94,19 @@ def fixed_config(sweep: Sweep, args) -> dict:
     if args.gpus_per_trial > 0:
         config.setdefault("device", "cuda")
     return config
+
+
+def absolute_data_root(config: dict) -> dict:
+    """``config`` with its dataset folder (``data_root``) as an absolute path, relative to the
+    directory the sweep was launched from. Ray runs each trial in a folder of its own, so a
+    relative root (or the dataset's relative default, ``data``) would otherwise point into
+    every trial's folder and a download would happen once per trial."""
+    root = config.get("data_root")
+    if root is None and "dataset" in config:
+        root = default_root(config["dataset"])
+    if root is None:
+        return config
+    return {**config, "data_root": os.path.abspath(os.path.expanduser(str(root)))}
 
 
 def pinned(args) -> set[str]:
@@ -117,32 +154,69 @@ def in_space(dist: BaseDistribution, value) -> bool:
     return dist.low <= value <= dist.high
 
 
+def extremes(dist: BaseDistribution) -> list:
+    """A distribution's choices, or its two bounds."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    return [dist.low, dist.high] if dist.low != dist.high else [dist.low]
+
+
 def space_corners(space: dict[str, BaseDistribution]) -> list[dict]:
-    """Points that exercise every bound/choice of a TPE space, for validation before launch."""
-    pts = []
-    for key, dist in space.items():
-        if isinstance(dist, CategoricalDistribution):
-            pts.extend({key: c} for c in dist.choices)
-        else:
-            pts.extend([{key: dist.low}, {key: dist.high}])
-    base = {k: (d.choices[0] if isinstance(d, CategoricalDistribution) else d.low)
-            for k, d in space.items()}
-    return [{**base, **p} for p in pts]
+    """Every single-axis extreme of a TPE space, the other axes at their first extreme."""
+    base = {k: extremes(d)[0] for k, d in space.items()}
+    return [{**base, key: v} for key, d in space.items() for v in extremes(d)]
+
+
+def tpe_checks(space: dict[str, BaseDistribution], cap: int = MAX_TPE_CHECKS, seed: int = 0
+               ) -> tuple[list[dict], int]:
+    """(the points of a TPE space to validate, the number of combinations there are).
+
+    The points are the Cartesian product of every axis's extremes (:func:`extremes`); when it
+    has more than ``cap`` points, every single-axis extreme plus ``cap`` combinations drawn
+    without replacement with a ``random.Random(seed)`` (the same points on every launch)."""
+    values = [extremes(d) for d in space.values()]
+    total = math.prod(len(v) for v in values)
+    if total <= cap:
+        return [dict(zip(space, combo)) for combo in itertools.product(*values)], total
+    rng, drawn = random.Random(seed), {}
+    while len(drawn) < cap:
+        drawn[rng.randrange(total)] = None
+    sample = []
+    for index in drawn:
+        combo = []
+        for axis in reversed(values):  # mixed-radix digits of the index, last axis fastest
+            index, digit = divmod(index, len(axis))
+            combo.append(axis[digit])
+        sample.append(dict(zip(space, reversed(combo))))
+    return space_corners(space) + sample, total
+
+
+def check_point(sweep: Sweep, config: dict, point: dict, what: str) -> None:
+    """Run ``sweep.validate`` on ``config``; its error names ``point``'s fields too."""
+    try:
+        sweep.validate(config)
+    except ValueError as exc:
+        if len(point) < 2:
+            raise
+        where = ", ".join(f"{k}={v!r}" for k, v in point.items())
+        raise ValueError(f"{exc} (at the {what} {where})") from exc
 
 
 def planned_configs(sweep: Sweep, args) -> tuple[dict, list[dict]]:
     """(fixed config, grid points; empty for TPE), validated: raises ``ValueError`` before
     anything starts."""
     check_args(sweep, args)
-    fixed = fixed_config(sweep, args)
+    fixed = absolute_data_root(fixed_config(sweep, args))
     preset = sweep.presets[args.preset]
     if args.search == "grid":
         points = grid_points(sweep, preset, args.seeds, pinned(args))
-        to_check = points
+        to_check, what = points, "grid point"
     else:
         points = []
-        to_check = space_corners(search_space(sweep, preset, pinned(args)))
-        fixed.setdefault("seed", 0)
+        to_check, _ = tpe_checks(search_space(sweep, preset, pinned(args)))
+        what = "TPE space combination"
+        if "seed" not in fixed:  # each TPE trial gets its own from the searcher; 0 is the first
+            to_check = [{"seed": 0, **p} for p in to_check]
     for point in to_check:
-        sweep.validate({**fixed, **point})
+        check_point(sweep, {**fixed, **point}, point, what)
     return fixed, points

@@ -7,6 +7,7 @@ D = 512, k = 64.
 from optuna.distributions import CategoricalDistribution
 
 from dham_core.published import RESONATOR_M_V3
+from dham_core.resonator_pack import pack_size
 from sweeps.runner import Preset, Sweep, main
 from trainables.resonator import train_resonator_pack, validate
 
@@ -31,7 +32,7 @@ SWEEP = Sweep(
                         description="Fig 3.7, M^V up to 1e9: GPU"),
     },
     metric=["accuracy", "iters_mean"], mode=["max", "min"], max_t_key=None,
-    validate=validate,
+    validate=validate, pack=pack_size,
 )
 
 if __name__ == "__main__":

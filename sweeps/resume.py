@@ -2,11 +2,13 @@
 
 Each launch records on its MLflow parent run a hash of its plan (``sweep.plan``: script,
 search, preset, seeds, fixed config, grid points), the driver that runs it (``sweep.driver``,
-``host:pid``) and the folder of its Ray Tune state (``sweep.tune_dir``). A rerun with the same
-plan (``--resume auto``, the default) looks for a parent run of that plan still marked
+``host:pid:start``) and the folder of its Ray Tune state (``sweep.tune_dir``). A rerun with
+the same plan (``--resume auto``, the default) looks for a parent run of that plan still marked
 RUNNING whose driver is gone (:func:`find_unfinished`); when Ray Tune saved a restorable state
 for it, the runner restores the Tuner there, keeps the same Optuna study and the same parent
-run, and the tracking callback re-attaches to the trials' child runs by Tune trial id. Child
+run, and the tracking callback re-attaches to the trials' child runs by Tune trial id and
+re-sends, from Tune's persisted results, whatever the killed driver had not yet delivered
+(:func:`reconcile_tracking`). Child
 runs of trials that the killed driver had started after Tune's last save are deleted
 (:func:`drop_orphans`): Tune re-runs that work as new trials.
 """
@@ -19,6 +21,7 @@ import socket
 
 from tracking import store
 from tracking.callback import MLflowTrialCallback
+from tracking.reconcile import persisted_events
 
 
 def plan_hash(sweep, args, fixed: dict, points: list[dict]) -> str:
@@ -28,23 +31,41 @@ def plan_hash(sweep, args, fixed: dict, points: list[dict]) -> str:
     return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def process_start(pid: int) -> str:
+    """When process ``pid`` started, in clock ticks since boot (``/proc/PID/stat``, field 22):
+    with the pid it names one process, even after the pid is reused. ``""`` where there is no
+    ``/proc`` (not Linux) or no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # fields after "(comm)" start at field 3
+
+
 def driver_tag() -> str:
-    """This process as the ``sweep.driver`` tag records it: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as the ``sweep.driver`` tag records it: ``host:pid:start``, the start
+    from :func:`process_start`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_start(os.getpid())}"
 
 
 def driver_alive(tag: str | None) -> bool:
-    """Is the driver recorded as ``host:pid`` still running (on this host)?"""
-    if not tag or ":" not in tag:
+    """Is the driver recorded as ``host:pid:start`` (or, before that field, ``host:pid``)
+    still running on this host? A live process with that pid but another start time took a
+    dead driver's pid: the driver is gone."""
+    parts = (tag or "").split(":")
+    if len(parts) not in (2, 3) or not parts[1].isdigit():
         return False
-    host, pid = tag.rsplit(":", 1)
+    host, pid = parts[0], int(parts[1])
     if host != socket.gethostname():
         return True  # another machine's driver: assume it lives, never steal its sweep
     try:
-        os.kill(int(pid), 0)
-        return True
-    except (OSError, ValueError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    return len(parts) == 2 or not parts[2] or process_start(pid) == parts[2]
 
 
 def find_unfinished(client, experiment_id: str, plan: str, storage_path: str):
@@ -71,9 +92,11 @@ def find_unfinished(client, experiment_id: str, plan: str, storage_path: str):
     return None, None
 
 
-def drop_orphans(client, parent_id: str, trial_ids: set) -> None:
+def drop_orphans(client, parent_id: str, trial_ids: set) -> list[str]:
     """Delete (soft, recoverable in the MLflow UI) child runs of trials that the killed driver
-    had started after Ray Tune's last saved state: Tune re-ran that work as new trials."""
+    had started after Ray Tune's last saved state: Tune re-ran that work as new trials. Each
+    is first closed as KILLED with the reason in ``sweep.failure_reason``. Returns their ids."""
+    deleted = []
     for run in client.search_runs(
             [client.get_run(parent_id).info.experiment_id],
             filter_string=f"tags.`{store.TAG_PARENT}` = '{parent_id}'", max_results=10000):
@@ -85,6 +108,19 @@ def drop_orphans(client, parent_id: str, trial_ids: set) -> None:
             client.delete_run(run.info.run_id)
             print(f"[sweep] deleted orphaned child run {run.info.run_id} "
                   f"(trial {run.data.tags.get(store.TAG_TRIAL_ID)})")
+            deleted.append(run.info.run_id)
+    return deleted
+
+
+def reconcile_tracking(callback: MLflowTrialCallback, tune_path: str) -> int:
+    """Queue on the restored callback what Ray Tune persisted of each restored trial, so the
+    events the killed driver still had queued reach MLflow (none twice:
+    :mod:`tracking.reconcile`); returns how many events were queued."""
+    events = persisted_events(tune_path, callback.experiment_id, callback.parent_run_id,
+                              callback.log_checkpoint)
+    for event in events:
+        callback.put(event)
+    return len(events)
 
 
 def restored_callback(tuner) -> MLflowTrialCallback:

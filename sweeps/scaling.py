@@ -2,6 +2,7 @@
 
     python sweeps/scaling.py                          # local: CPU slots 1..cores
     python sweeps/scaling.py --workers 1,2,4,8 --gpus-per-trial 1   # on a GPU cluster
+    python sweeps/scaling.py --dry-run                # the launches it would make, validated
 
 Each workload is a real sweep (its own MLflow parent run, tagged with this experiment's run)
 launched through the shared runner with ``--max-concurrent W``; this script times each launch,
@@ -13,7 +14,9 @@ Workers are CPU slots of the local Ray here; on a cluster (``RAY_ADDRESS`` set, 
 ``ray job submit``) give ``--gpus-per-trial 1`` and W up to the cluster's GPUs.
 """
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
 
@@ -37,6 +40,9 @@ def parse_args(argv=None):
     p.add_argument("--gpus-per-trial", type=float, default=0.0)
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--no-table", action="store_true")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate every workload's launch, print the plans and exit, starting "
+                        "nothing (no Ray, MLflow or Optuna)")
     args = p.parse_args(argv)
     try:
         args.workers = ([int(w) for w in args.workers.split(",")] if args.workers
@@ -52,15 +58,55 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> str:
+def workload_sweep(name: str):
+    """The workload's sweep. Plugin point: a workload is any sweep script, named by module, so
+    this experiment imports no other sweep script (sweeps never import each other)."""
+    return importlib.import_module(WORKLOADS[name][0]).SWEEP
+
+
+def launch_argv(args, flags: list[str], workers: int) -> list[str]:
+    """The runner's command line of one workload on ``workers`` workers."""
+    return flags + ["--max-concurrent", str(workers), "--no-table", "--resume", "never",
+                    "--cpus-per-trial", str(args.cpus_per_trial),
+                    "--gpus-per-trial", str(args.gpus_per_trial)]
+
+
+def dry_run(args) -> None:
+    """``--dry-run``: every launch validated by the runner's own dry run (the plan of each
+    workload printed once), then the total; nothing is started."""
+    trials = 0
+    for name in args.workloads:
+        sweep, flags = workload_sweep(name), WORKLOADS[name][1]
+        for workers in sorted(args.workers, reverse=True):
+            argv = launch_argv(args, flags, workers)
+            with contextlib.redirect_stdout(io.StringIO()) as plan:
+                runner.main(sweep, argv + ["--dry-run"])
+            if workers == max(args.workers):
+                print(plan.getvalue(), end="")
+            _, points = runner.planned_configs(sweep, runner.build_parser(sweep).parse_args(argv))
+            trials += len(points)
+    launches = len(args.workloads) * len(args.workers)
+    print(f"[dry-run] scaling: {launches} launches ({', '.join(args.workloads)} on "
+          f"{', '.join(map(str, sorted(args.workers)))} worker(s)), {trials} trials; nothing "
+          "started")
+    print(f"[dry-run] plan: script=scaling preset=- search=grid trials={trials} cells=- "
+          f"resources={args.cpus_per_trial:g}CPU,{args.gpus_per_trial:g}GPU cost=-")
+
+
+def main(argv=None) -> str | None:
+    """Run the scaling experiment; return its MLflow parent run id (None for ``--dry-run``)."""
     args = parse_args(argv)
     uri = store.default_tracking_uri()
     try:
-        launch.check_tracking(uri)
         launch.check_local_gpus(args.gpus_per_trial)
+        if not args.dry_run:  # opening the store may create it
+            launch.check_tracking(uri)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    if args.dry_run:
+        dry_run(args)
+        return None
     client = store.client(uri)
     experiment_id = store.ensure_experiment(client, "scaling")
     parent_id = client.create_run(
@@ -75,17 +121,12 @@ def main(argv=None) -> str:
     status = "FAILED"
     try:
         for name in args.workloads:
-            module, flags, problems_key = WORKLOADS[name]
-            # Plugin point: a workload is any sweep script, named by module, so this experiment
-            # imports no other sweep script (sweeps never import each other).
-            sweep = importlib.import_module(module).SWEEP
+            _, flags, problems_key = WORKLOADS[name]
+            sweep = workload_sweep(name)
             base = None
             for workers in sorted(args.workers):
                 print(f"[scaling] {name}: {workers} worker(s)")
-                argv = flags + ["--max-concurrent", str(workers), "--no-table", "--resume",
-                                "never", "--cpus-per-trial", str(args.cpus_per_trial),
-                                "--gpus-per-trial", str(args.gpus_per_trial)]
-                sub_id = runner.main(sweep, argv)
+                sub_id = runner.main(sweep, launch_argv(args, flags, workers))
                 client.set_tag(sub_id, "scaling.parent", parent_id)
                 wall = client.get_run(sub_id).data.metrics["sweep_seconds"]  # Tuner.fit time
                 sub = store.trials_frame(client, client.get_run(sub_id))

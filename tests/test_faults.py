@@ -6,8 +6,13 @@ import subprocess
 import sys
 import time
 
+import optuna
+from mlflow.entities import ViewType
+from optuna.trial import TrialState
+
 from tracking import store
 from conftest import REPO, run_script
+from sweeps.search import GRID_CELL, optuna_storage
 
 
 def _children(env):
@@ -24,24 +29,33 @@ def test_killed_driver_resumes_without_lost_or_duplicated_trials(sweep_env, tmp_
     # create the SQLite store's tables now: MLflow's schema migration is not safe to run from
     # two processes at once (this test polls the store while the sweep starts)
     store.client(sweep_env["MLFLOW_TRACKING_URI"]).search_experiments()
-    log = open(tmp_path / "first.log", "w")
-    first = subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=sweep_env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
-    deadline = time.time() + 300
-    finished = 0
-    while time.time() < deadline and first.poll() is None:
-        _, runs = _children(sweep_env)
-        finished = sum(r.info.status == "FINISHED" for r in runs)
-        if finished >= 2:
-            break
-        time.sleep(0.5)
-    assert first.poll() is None, "the sweep ended before it could be killed"
-    assert finished >= 2
-    os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started
-    first.wait()
+    with open(tmp_path / "first.log", "w") as log:  # the child keeps its own handle
+        first = subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=sweep_env, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        finished = 0
+        while time.time() < deadline and first.poll() is None:
+            _, runs = _children(sweep_env)
+            finished = sum(r.info.status == "FINISHED" for r in runs)
+            if finished >= 2:
+                break
+            time.sleep(0.5)
+        assert first.poll() is None, "the sweep ended before it could be killed"
+        assert finished >= 2
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        first.wait()
     parent_before, runs_before = _children(sweep_env)
     assert parent_before.info.status == "RUNNING"
     assert len(runs_before) < 6  # the kill really interrupted the sweep
+    # whether the killed driver left an orphan depends on when Tune last saved: plant one, so
+    # that orphan deletion is exercised on every run
+    client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
+    planted = client.create_run(parent_before.info.experiment_id, tags={
+        store.TAG_PARENT: parent_before.info.run_id, store.TAG_ROLE: store.ROLE_TRIAL,
+        store.TAG_TRIAL_ID: "planted_0001"}).info.run_id
 
     proc = run_script(cmd, sweep_env)  # no flag: the unfinished sweep is detected
     assert f"resuming unfinished sweep: MLflow parent run {parent_before.info.run_id}" in proc.stdout
@@ -53,9 +67,24 @@ def test_killed_driver_resumes_without_lost_or_duplicated_trials(sweep_env, tmp_
     assert all(r.info.status == "FINISHED" for r in runs)  # none lost
     cells = {(float(r.data.params["x"]), float(r.data.params["y"])) for r in runs}
     assert cells == {(x, y) for x in (0.0, 1.0) for y in (0.0, 0.5, 1.0)}
-    client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("noop")
     assert len(client.search_runs([experiment.experiment_id])) == 7  # 1 parent + 6 children
+    # deleted: exactly the runs of trials Tune does not hold, each closed with the reason
+    orphans = {r.info.run_id for r in runs_before if r.data.tags[store.TAG_TRIAL_ID]
+               not in trial_ids} | {planted}
+    deleted = client.search_runs([experiment.experiment_id], run_view_type=ViewType.DELETED_ONLY)
+    assert {r.info.run_id for r in deleted} == orphans
+    assert all(r.info.status == "KILLED" and "orphaned" in r.data.tags[store.TAG_STATUS_REASON]
+               for r in deleted)
+    assert f"deleted orphaned child run {planted}" in proc.stdout
+    # the Optuna study: nothing left waiting or running, every grid cell finished
+    storage = optuna_storage(sweep_env["DHAM_OPTUNA_STORAGE"])
+    study = optuna.load_study(study_name=parent.data.params["optuna_study"], storage=storage)
+    states = {t.state for t in study.trials}
+    assert not states & {TrialState.WAITING, TrialState.RUNNING}, states
+    done = {t.user_attrs[GRID_CELL]: (t.params["x"], t.params["y"]) for t in study.trials
+            if t.state == TrialState.COMPLETE}
+    assert sorted(done) == list(range(6)) and set(done.values()) == cells
 
 
 def test_failing_and_nan_trials_are_recorded_and_the_sweep_goes_on(sweep_env):

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dham_core.activation import dham_modules
+from dham_core.activation import DHAMActivation, dham_modules
 from dham_core.models import build_model
 from dham_core.mults import analytic_mults, conv_measured, count_mults, layer_counts, main, paper_resnet18_mults
 from dham_core.published import DECISIVENETS_TABLE1, ELLS, R50_C100_MULTS_LAW
@@ -33,8 +33,17 @@ def test_resnet50_cifar100_analytic_count_equals_table1(ell, published):
     assert analytic_mults(meta_model("resnet50", 100, ell=ell)) == published
 
 
-def test_paper_resnet18_law_reproduces_table1_column():
-    assert [paper_resnet18_mults(ell) for ell in ELLS] == list(TABLE1_R18_MULTS)
+def test_table1_r18_column_is_the_papers_affine_law():
+    # The R18 column is not a count our network reproduces (docs/decisivenets.md): it is the
+    # paper's own law mults(ell) = A + B / ell. Two rows (ell = 1, 2) fix A and B; the other
+    # five published rows must then follow, and paper_resnet18_mults must print that law.
+    m1, m2 = TABLE1_R18_MULTS[:2]
+    b = 2 * (m1 - m2)
+    a = m1 - b
+    assert (a, b) == (1_179_648, 3_891_200)
+    assert [a + b / ell for ell in ELLS] == list(TABLE1_R18_MULTS)
+    assert [paper_resnet18_mults(ell) for ell in (1, 3, 5, 64, 100)] == [
+        a + b / ell for ell in (1, 3, 5, 64, 100)]
 
 
 def standard_resnet18_macs(ell: int) -> tuple[int, int]:
@@ -176,3 +185,56 @@ def test_build_model_bad_arguments(kwargs, name):
 def test_paper_resnet18_bad_ell():
     with pytest.raises(ValueError, match="ell"):
         paper_resnet18_mults(0)
+
+
+def brute_force_nonzero_products(conv: nn.Conv2d, x: torch.Tensor) -> int:
+    """Multiplications of ``conv`` on ``x`` whose input value is non-zero, summed over the
+    batch: for every kernel offset, the input positions it reads (padding never counts),
+    by index arithmetic alone (no convolution, no unfold)."""
+    n, cin, h, w = x.shape
+    oh, ow = (h + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1, \
+             (w + 2 * conv.padding[1] - conv.kernel_size[1]) // conv.stride[1] + 1
+    per_group_out = conv.out_channels // conv.groups
+    total = 0
+    for ky in range(conv.kernel_size[0]):
+        for kx in range(conv.kernel_size[1]):
+            ys = torch.arange(oh) * conv.stride[0] + ky - conv.padding[0]
+            xs = torch.arange(ow) * conv.stride[1] + kx - conv.padding[1]
+            ys, xs = ys[(ys >= 0) & (ys < h)], xs[(xs >= 0) & (xs < w)]
+            read = x[:, :, ys][:, :, :, xs]  # every input an output reads at this offset
+            total += int((read != 0).sum()) * per_group_out
+    return total
+
+
+def test_nonzero_multiplications_brute_force_equal_the_counters():
+    # A tiny network in eval (binary WTA) mode: one non-zero per group of ell at every
+    # location, so a padding-free conv fed by a DHAM activation does exactly MACs / ell
+    # multiplications with a non-zero input, which is the analytic count (eq. 6); the
+    # convs fed by ReLU or by padded inputs do fewer. Brute force, with our own hooks.
+    torch.manual_seed(3)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, bias=False), DHAMActivation(4, wta="binary"),
+        nn.Conv2d(8, 8, 3, bias=False), DHAMActivation(groups=2, wta="binary"),
+        nn.Conv2d(8, 4, 1, bias=False), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, bias=False))
+    x = torch.randn(2, 3, 9, 9)
+    brute: list[int] = []
+    hooks = [m.register_forward_hook(lambda m, args, out: brute.append(
+        brute_force_nonzero_products(m, args[0]))) for m in model if isinstance(m, nn.Conv2d)]
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    model.train()
+    per_image = [b / x.shape[0] for b in brute]
+    # Dense MACs per image by hand: out channels x out pixels x (in channels x kernel area).
+    macs = [8 * 7 * 7 * 3 * 9, 8 * 5 * 5 * 8 * 9, 4 * 5 * 5 * 8, 4 * 5 * 5 * 4 * 9]
+    assert per_image[0] == macs[0]  # random input: every product has a non-zero input
+    assert per_image[1] == macs[1] / 4 and per_image[2] == macs[2] / 4  # ell = 4 (and 8 / 2)
+    assert per_image[3] < macs[3]  # ReLU zeros and the zero padding
+    result = count_mults(model, x)
+    assert [c.macs for c in result["layers"]] == macs
+    assert [c.measured for c in result["layers"]] == pytest.approx(per_image, rel=1e-12)
+    assert result["analytic"] == macs[0] + macs[1] / 4 + macs[2] / 4 + macs[3]
+    assert result["measured"] == pytest.approx(sum(per_image), rel=1e-12)

@@ -97,9 +97,18 @@ def test_grid_sweep_end_to_end_parent_child_layout(sweep_env, tmp_path):
     storage = optuna_storage(sweep_env["DHAM_OPTUNA_STORAGE"])
     tpe = [s for s in optuna.get_all_study_summaries(storage) if ".tpe." in s.study_name]
     assert len(tpe) == 1 and tpe[0].n_trials == 16
+    study = optuna.load_study(study_name=tpe[0].study_name, storage=storage)
+    # the grid's cells with the scores MLflow holds for them, and what the trainable computes
+    copied = {(t.params["x"], t.params["y"], t.params["seed"]): t.value
+              for t in study.trials[:12]}
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials[:12])
+    assert copied == pytest.approx({(r.x, r.y, r.seed): r.score for r in trials.itertuples()})
+    assert copied == pytest.approx({(x, y, s): noop_objective(x, y, 3) for x, y, s in cells})
     tpe_parent = store.find_parent_run(client, "noop")
     assert tpe_parent.data.tags[store.TAG_SEARCH] == "tpe"
-    assert len(store.trials_frame(client, tpe_parent)) == 4
+    tpe_trials = store.trials_frame(client, tpe_parent)
+    assert len(tpe_trials) == 4
+    assert tpe_trials["seed"].nunique() == 4  # each TPE trial its own seed
 
 
 def test_credentials_are_redacted_from_logged_params():
@@ -109,3 +118,72 @@ def test_credentials_are_redacted_from_logged_params():
     assert redact("https://user:tok@mlflow.example/x") == "https://user:***@mlflow.example/x"
     assert redact("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
     assert redact("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert redact("https://user@host/x") == "https://user@host/x"  # no password
+    # passwords holding "/" and "@" unescaped, alone and inside a longer text
+    assert redact("postgresql://u:p/a@ss@host/db") == "postgresql://u:***@host/db"
+    assert redact("mysql://me:p@ss@db/x") == "mysql://me:***@db/x"
+    text = redact("from postgresql://u:p/a@ss@host/db to https://v:q@r/s@h2/x done")
+    assert text == "from postgresql://u:***@host/db to https://v:***@h2/x done"
+    assert not any(secret in text for secret in ("p/a", "ss@", "q@r", "r/s"))
+
+
+@pytest.mark.parametrize("ray_address, initialized, fails, shut_down", [
+    (None, False, False, True),    # a local Ray this launch started
+    (None, False, True, True),     # ... also when the launch fails
+    ("ray://head:10001", False, False, False),  # a cluster it joined stays as it is
+    (None, True, False, False),    # a caller's Ray (sweeps/scaling.py runs several launches)
+])
+def test_run_shuts_down_only_the_local_ray_it_started(monkeypatch, tmp_path, ray_address,
+                                                      initialized, fails, shut_down):
+    import ray
+
+    from sweeps import launch
+
+    state, calls = {"up": initialized}, []
+    monkeypatch.setattr(ray, "is_initialized", lambda: state["up"])
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    monkeypatch.setattr(launch, "init_ray", lambda num_cpus=None: state.update(up=True))
+    monkeypatch.setattr(launch, "check_cluster_resources", lambda cpus, gpus: None)
+
+    def fake_launch(*a):
+        if fails:
+            raise RuntimeError("fit failed")
+        return "parent"
+
+    monkeypatch.setattr(launch, "_launch", fake_launch)
+    monkeypatch.setenv("DHAM_RESULTS_DIR", str(tmp_path))
+    if ray_address:
+        monkeypatch.setenv("RAY_ADDRESS", ray_address)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    args = _args(noop.SWEEP)
+    if fails:
+        with pytest.raises(RuntimeError, match="fit failed"):
+            launch.run(noop.SWEEP, args, {}, [], "sqlite:///x.db")
+    else:
+        assert launch.run(noop.SWEEP, args, {}, [], "sqlite:///x.db") == "parent"
+    assert calls == (["shutdown"] if shut_down else [])
+
+
+def test_asha_stops_a_losing_trial_early_and_mlflow_records_it(sweep_env):
+    """One trial at a time (deterministic): at epoch 1 (ASHA's first rung, grace period 1,
+    reduction factor 3) a trial scoring below the top third of those before it is stopped."""
+    proc = run_script(["sweeps/noop.py", "--search", "tpe", "--num-samples", "5",
+                       "--max-concurrent", "1", "--no-table"], sweep_env)
+    assert "5 trials finished, 0 failed" in proc.stdout
+    client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
+    runs = sorted(store.child_runs(client, store.find_parent_run(client, "noop")),
+                  key=lambda r: r.info.start_time)
+    assert len(runs) == 5 and all(r.info.status == "FINISHED" for r in runs)
+    history = [[m.value for m in sorted(client.get_metric_history(r.info.run_id, "score"),
+                                        key=lambda m: m.step)] for r in runs]
+    assert all(len(h) in (1, 3) for h in history)  # stopped at the rung, or ran all 3 epochs
+    stopped = [i for i, h in enumerate(history) if len(h) == 1]
+    assert stopped, "no trial was stopped early"
+    assert len(history[0]) == 3  # nothing to compare the first one with
+    for i in range(1, len(runs)):  # ASHA's rule, on the scores MLflow holds: stopped iff
+        earlier = sorted(h[0] for h in history[:i])  # below the 2/3 quantile of those before
+        pos = (len(earlier) - 1) * 2 / 3
+        low = earlier[int(pos)]
+        cutoff = low + (earlier[min(int(pos) + 1, len(earlier) - 1)] - low) * (pos - int(pos))
+        assert (i in stopped) == (history[i][0] < cutoff), (i, history[i][0], cutoff)

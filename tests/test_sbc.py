@@ -220,14 +220,20 @@ def test_peer_torchhd_bsbc_bind_inverse_similarity():
 
 def test_cpu_fast_path_equals_general_rank_path():
     # thin() resolves unique maxima on CPU with a dot product and only ranks tied segments;
-    # other devices rank every segment. Both must pick the same offsets from the same draws.
+    # other devices rank every segment. Both must pick what the documented rule picks from
+    # the same draws, written out here with explicit lists: one u per segment, and the
+    # floor(u * c)-th of the c tied positions in position order.
     acc = torch.randint(0, 4, (50, 20, 9), generator=gen(20)).float()  # many ties
     got = sbc.thin(acc, generator=gen(21))
-    g = gen(21)
-    top = acc.amax(-1, keepdim=True)
-    tie8 = (acc == top).view(torch.uint8)
-    count = tie8.sum(-1, dtype=torch.int32)
-    u = torch.rand(count.shape, generator=g)
-    rank = torch.minimum((u * count).to(torch.int32), count - 1)
-    assert torch.equal(got, sbc._rank_position(tie8, rank).long())
+    u = torch.rand(50, 20, generator=gen(21)).tolist()
+    expected, count = torch.empty(50, 20, dtype=torch.long), torch.empty(50, 20)
+    for b, segments in enumerate(acc.tolist()):
+        for j, seg in enumerate(segments):
+            ties = [pos for pos, value in enumerate(seg) if value == max(seg)]
+            expected[b, j] = ties[min(int(u[b][j] * len(ties)), len(ties) - 1)]
+            count[b, j] = len(ties)
+    assert torch.equal(got, expected)
+    tie8 = (acc == acc.amax(-1, keepdim=True)).view(torch.uint8)
+    rank = torch.minimum((torch.tensor(u) * count).floor(), count - 1).to(torch.int32)
+    assert torch.equal(sbc._rank_position(tie8, rank).long(), expected)
     assert bool((count > 1).any()) and bool((count == 1).any())

@@ -78,10 +78,11 @@ def _no_mlflow_runs(tmp_path):
                    for e in client.search_experiments())
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["launch", "dry-run"])
 @pytest.mark.parametrize("sweep, argv, message", BAD_INPUTS,
                          ids=[f"{s.name}:{' '.join(a)}" for s, a, _ in BAD_INPUTS])
-def test_bad_input_refused_before_launch(sweep, argv, message, isolated, capsys):
-    err = _refused(sweep, argv, isolated, capsys)
+def test_bad_input_refused_before_launch(sweep, argv, message, dry_run, isolated, capsys):
+    err = _refused(sweep, argv + ["--dry-run"] * dry_run, isolated, capsys)
     assert message in err, err
     _no_mlflow_runs(isolated)
 

@@ -5,52 +5,31 @@ workers with no parent run; neither gives the layout of ``tracking.store``. This
 callback runs in the driver, so trainables stay free of MLflow and every metric travels one
 path: ``tune.report`` -> this callback -> MLflow.
 
-Child runs are keyed by the Tune trial id and looked up before they are created, so a resumed
-sweep re-attaches to its runs instead of duplicating them. Every MLflow write that fails (server
-restarting, network blip) is retried, in order, until it succeeds; whatever is still undelivered
-when the sweep ends (after ``drain``'s time-out) is written to
-``<storage>/mlflow_undelivered.jsonl`` and reported loudly, never dropped silently.
+The Tune hooks only queue events (:mod:`tracking.delivery`); one worker thread writes them in
+order. A transient failure (server restarting, network blip, HTTP 429/5xx) is retried with
+back-off; a part MLflow rejects for good is recorded in the spill file and counted on its run
+(tag ``sweep.undelivered``) and never holds up the events behind it. :meth:`close` ends the
+sweep's tracking: it queues the parent run's end, waits for the queue (bounded), then for the
+event in flight at most the MLflow client's own retry budget, stops the thread and writes
+whatever is left to ``<storage>/<tune dir>/mlflow_undelivered.jsonl`` with an exact count.
+``python -m tracking.replay FILE`` delivers that file later.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from mlflow.entities import Metric, Param
 from ray.tune import Callback
 
 from tracking import store
+from tracking.delivery import (Abandoned, Delivery, checkpoint_uri, is_transient, params_of,
+                               request_budget_s, result_metrics, trial_event)
 
-# Keys Tune adds to every result; they are bookkeeping, not experiment metrics.
-TUNE_AUTO_KEYS = {
-    "training_iteration", "timestamp", "date", "hostname", "node_ip", "pid", "done",
-    "time_this_iter_s", "time_since_restore", "iterations_since_restore", "trial_id",
-    "experiment_tag", "should_checkpoint", "checkpoint_dir_name", "timesteps_total",
-    "episodes_total", "timesteps_since_restore", "experiment_id",
-}
-
-
-def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def numeric_metrics(result: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in result.items()
-            if k not in TUNE_AUTO_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(float(v))}
+DRAIN_ENV = "DHAM_TRACKING_DRAIN_S"  # how long close() waits for the queue (default 60 s)
 
 
 class MLflowTrialCallback(Callback):
@@ -58,174 +37,210 @@ class MLflowTrialCallback(Callback):
 
     The Tune hooks only put events on a queue; one background thread delivers them to MLflow
     in order, so tracking never stalls the driver's event loop, which also schedules the
-    trials (docs/platform.md, "Per-trial overhead"). A failed delivery is retried, in order,
-    until it succeeds or the sweep ends.
-    """
+    trials (docs/platform.md, "Per-trial overhead")."""
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str,
                  undelivered_path: str | os.PathLike, retry_s: float = 2.0,
-                 log_checkpoint: bool = False):
+                 max_retry_s: float = 30.0, log_checkpoint: bool = False):
         self.tracking_uri = tracking_uri
         self.log_checkpoint = log_checkpoint
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.undelivered_path = Path(undelivered_path)
         self.retry_s = retry_s
-        self._run_ids: dict[str, str] = {}
-        self._start_worker()
+        self.max_retry_s = max_retry_s
+        self._init_runtime()
 
-    def _start_worker(self):
+    def _init_runtime(self):
         self.client = store.client(self.tracking_uri)
         self._events: queue.Queue = queue.Queue()
-        self._failures = 0
-        self.undelivered = 0
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._deliver_forever, name="mlflow-tracking",
-                                        daemon=True)
-        self._worker.start()
+        self._lock = threading.Lock()
+        self._final = threading.Event()  # close() gave up waiting: spill instead of retrying
+        self._claimed = False  # close() took the event in flight over from the worker
+        self._current: dict | None = None
+        self._params: dict[str, dict] = {}
+        self._rejected_on: dict[str, int] = {}
+        self._worker: threading.Thread | None = None
+        self._last_error = ""
+        self.failures = self.rejected = self.spilled = 0
+        self._delivery = Delivery(self.client, self._on_rejected, lambda: self._claimed)
 
     # Tune pickles its callbacks with the experiment state: keep the settings, not the thread.
-    _RUNTIME = ("client", "_events", "_stop", "_worker", "_failures", "undelivered")
+    _SETTINGS = ("tracking_uri", "log_checkpoint", "experiment_id", "parent_run_id",
+                 "undelivered_path", "retry_s", "max_retry_s")
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
+        return {k: self.__dict__[k] for k in self._SETTINGS}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._start_worker()
-
-    # -- delivery (background thread) --------------------------------------------------------
-    def _deliver_forever(self):
-        while True:
-            event = self._events.get()
-            if event is None:
-                self._events.task_done()
-                return
-            while True:
-                try:
-                    self._deliver(*event)
-                    break
-                except Exception as exc:  # noqa: BLE001 - any transport error: retry in order
-                    self._failures += 1
-                    if self._failures == 1 or self._failures % 10 == 0:
-                        print(f"[mlflow] delivery failed ({type(exc).__name__}: {exc}); "
-                              f"retrying every {self.retry_s:g} s, events kept in order")
-                    if self._stop.wait(self.retry_s):
-                        self._events.task_done()
-                        self._spill([event])
-                        return
-            self._events.task_done()
-
-    def _deliver(self, kind: str, trial_id: str, payload: dict):
-        run_id = self._run_id(trial_id, payload.get("config"), payload.get("name"))
-        if kind == "start":
-            self.client.update_run(run_id, status="RUNNING")
-        elif kind == "result":
-            self.client.log_batch(run_id, metrics=payload["metrics"])
-        elif kind == "retry":
-            self.client.set_tag(run_id, store.TAG_RETRIES, str(payload["retries"]))
-        elif kind == "complete":
-            if payload.get("checkpoint") is not None:
-                # as_directory() copies a remote (s3://, gs://) checkpoint to a temp dir first
-                with payload["checkpoint"].as_directory() as path:
-                    self.client.log_artifacts(run_id, path, "checkpoint")
-            self.client.set_terminated(run_id, status="FINISHED")
-        elif kind == "error":
-            self.client.set_tag(run_id, store.TAG_STATUS_REASON, payload["reason"][-5000:])
-            self.client.set_terminated(run_id, status="FAILED")
-
-    def _run_id(self, trial_id: str, config: dict | None, name: str | None) -> str:
-        """The child run of ``trial_id``: found (resumed sweep) or created, never duplicated."""
-        if trial_id in self._run_ids:
-            return self._run_ids[trial_id]
-        existing = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(f"tags.`{store.TAG_PARENT}` = '{self.parent_run_id}' and "
-                           f"tags.`{store.TAG_TRIAL_ID}` = '{trial_id}'"),
-            max_results=1)
-        if existing:
-            run_id = existing[0].info.run_id
-        else:
-            run_id = self.client.create_run(
-                self.experiment_id, run_name=name,
-                tags={store.TAG_PARENT: self.parent_run_id, store.TAG_ROLE: store.ROLE_TRIAL,
-                      store.TAG_TRIAL_ID: trial_id}).info.run_id
-            params = [Param(k, str(v)[:6000]) for k, v in flatten(config or {}).items()]
-            for i in range(0, len(params), 100):
-                self.client.log_batch(run_id, params=params[i:i + 100])
-        self._run_ids[trial_id] = run_id
-        return run_id
-
-    def _put(self, kind: str, trial, **payload):
-        payload.update(config=dict(trial.config), name=str(trial))
-        self._events.put((kind, trial.trial_id, payload))
+        self._init_runtime()
 
     # -- Tune hooks (driver thread: enqueue only) ---------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._put("start", trial)
+        self._put("start", trial, status="RUNNING")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        step = int(result.get("epoch", result.get("training_iteration", 0)))
-        now = int(time.time() * 1000)
-        self._put("result", trial,
-                  metrics=[Metric(k, v, now, step) for k, v in numeric_metrics(result).items()])
+        self._put("result", trial, metrics=result_metrics(result))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        self._put("retry", trial, retries=trial.run_metadata.num_failures)
+        self._put("retry", trial, tags={store.TAG_RETRIES: str(trial.run_metadata.num_failures)})
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        checkpoint = trial.checkpoint if self.log_checkpoint else None
-        self._put("complete", trial, checkpoint=checkpoint)
+        uri = checkpoint_uri(trial.checkpoint) if self.log_checkpoint else None
+        self._put("complete", trial, checkpoint=uri, status="FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._put("error", trial, reason=_error_text(trial))
+        self._put("error", trial, tags={store.TAG_STATUS_REASON: error_text(trial)[-5000:]},
+                  status="FAILED")
 
-    def on_experiment_end(self, trials, **info):
-        self.drain()
+    def _put(self, kind: str, trial, **payload):
+        if trial.trial_id not in self._params:
+            self._params[trial.trial_id] = params_of(dict(trial.config))
+        self.put(trial_event(kind, trial.trial_id, self.experiment_id, self.parent_run_id,
+                             name=str(trial), params=self._params[trial.trial_id], **payload))
 
-    @property
-    def pending(self) -> int:
-        return self._events.unfinished_tasks
+    def put(self, event: dict) -> None:
+        """Queue one event (:mod:`tracking.delivery` format) for the worker thread."""
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="mlflow-tracking",
+                                            daemon=True)  # close() joins it
+            self._worker.start()
+        self._events.put(event)
 
-    def drain(self, timeout_s: float = 60.0) -> int:
-        """Wait up to ``timeout_s`` for every event to arrive; spill the rest to disk.
+    # -- delivery (worker thread) -------------------------------------------------------------
+    def _work(self):
+        while True:
+            event = self._events.get()
+            try:
+                if event is None:
+                    return
+                with self._lock:
+                    if self._final.is_set():
+                        self._spill([event])
+                        continue
+                    self._current = event
+                self._deliver_with_retries(event)
+                with self._lock:
+                    self._current = None
+            finally:
+                self._events.task_done()
 
-        Returns the number of events that could not be delivered (0 = nothing lost)."""
-        if self._stop.is_set():
-            return self.undelivered
-        deadline = time.time() + timeout_s
-        while self._events.unfinished_tasks and time.time() < deadline:
-            time.sleep(0.05)
-        if not self._events.unfinished_tasks:
-            return 0
-        self._stop.set()
-        left = []
+    def _deliver_with_retries(self, event: dict):
+        failures = 0
         while True:
             try:
-                event = self._events.get_nowait()
-            except queue.Empty:
-                break
-            if event is not None:
-                left.append(event)
-            self._events.task_done()
-        self._worker.join(timeout=self.retry_s + 5)
-        self._spill(left)
-        self.undelivered = len(left) + 1  # +1: the event the worker was retrying
-        return self.undelivered
+                self._delivery.deliver(event)
+                return
+            except Abandoned:
+                return
+            except Exception as exc:  # noqa: BLE001 - Delivery raises transient errors only
+                failures += 1
+                self.failures += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                delay = min(self.max_retry_s, self.retry_s * 2 ** (failures - 1))
+                if failures == 1 or failures % 10 == 0:
+                    print(f"[mlflow] delivery failed ({self._last_error[:300]}); retrying "
+                          f"with back-off (next in {delay:g} s), events kept in order")
+            if self._final.wait(delay):
+                with self._lock:
+                    if self._current is event:
+                        self._spill([event])
+                        self._current = None
+                return
 
-    def _spill(self, events):
+    def _on_rejected(self, event: dict, exc: BaseException):
+        """A part MLflow refused for good: into the spill file, counted on its run."""
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        print(f"[mlflow] MLflow rejected part of a {event['kind']} event of trial "
+              f"{event['trial_id']} ({reason[:300]}); kept in {self.undelivered_path}")
+        with self._lock:
+            self.rejected += 1
+            self._write([event], reason)
+        run_id = event.get("run_id") or event["parent_run_id"]
+        self._rejected_on[run_id] = self._rejected_on.get(run_id, 0) + 1
+        try:
+            self.client.set_tag(run_id, store.TAG_UNDELIVERED,
+                                f"{self._rejected_on[run_id]} rejected by MLflow, kept in "
+                                f"{self.undelivered_path}; last: {reason}"[:5000])
+        except Exception as tag_exc:  # noqa: BLE001 - the spill file has it either way
+            if not is_transient(tag_exc):
+                print(f"[mlflow] could not tag run {run_id} ({tag_exc})")
+
+    # -- end of the sweep ---------------------------------------------------------------------
+    def close(self, parent_status: str | None = None, parent_metrics: dict | None = None,
+              timeout_s: float | None = None) -> int:
+        """End the sweep's tracking; return how many events MLflow does not hold (0 = none).
+
+        Queues the parent run's end (``parent_status``, ``parent_metrics``), waits up to
+        ``timeout_s`` (default ``$DHAM_TRACKING_DRAIN_S`` or 60 s) for the queue to empty, then
+        spills what is still queued and gives the event in flight the MLflow client's own
+        retry budget (:func:`tracking.delivery.request_budget_s`) before spilling it too. The
+        worker thread is stopped and joined. Idempotent: a second call returns the count."""
+        if parent_status or parent_metrics:
+            metrics = [[k, float(v), _now_ms(), 0] for k, v in (parent_metrics or {}).items()]
+            self.put(trial_event("parent_end", None, self.experiment_id, self.parent_run_id,
+                                 metrics=metrics, status=parent_status))
+        if self._worker is None:
+            return self.rejected + self.spilled
+        if timeout_s is None:
+            timeout_s = float(os.environ.get(DRAIN_ENV, 60))
+        _wait_empty(self._events, timeout_s)
+        with self._lock:
+            self._final.set()
+            left = []
+            while True:
+                try:
+                    left.append(self._events.get_nowait())
+                except queue.Empty:
+                    break
+                self._events.task_done()
+        self._events.put(None)
+        budget = request_budget_s()
+        if self._worker.is_alive() and self._current is not None:
+            print(f"[mlflow] waiting up to {budget:g} s for the event in flight (the MLflow "
+                  "client's retry budget)")
+        self._worker.join(budget + 1)
+        with self._lock:  # the event in flight first: the spill file keeps the events' order
+            self._claimed = True
+            if self._current is not None:
+                self._spill([self._current])
+                self._current = None
+            self._spill([e for e in left if e is not None])
+        self._worker.join(budget + 1)  # Delivery stops before its next request
+        undelivered = self.rejected + self.spilled
+        if undelivered:
+            print(f"[mlflow] ERROR: {undelivered} tracking events are not in MLflow "
+                  f"({self.rejected} rejected, {self.spilled} undelivered); kept in "
+                  f"{self.undelivered_path}; deliver them with: python -m tracking.replay "
+                  f"{self.undelivered_path}")
+        return undelivered
+
+    def _spill(self, events: list[dict]):
+        """Write events the worker could not deliver (caller holds the lock)."""
+        self.spilled += len(events)
+        self._write(events, self._last_error or "not delivered before the sweep ended")
+
+    def _write(self, events: list[dict], error: str):
         if not events:
             return
         self.undelivered_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.undelivered_path, "a") as fh:
-            for kind, trial_id, payload in events:
-                fh.write(json.dumps({"kind": kind, "trial_id": trial_id,
-                                     "payload": repr(payload)}) + "\n")
-        print(f"[mlflow] ERROR: {len(events)} tracking events could not be delivered; "
-              f"written to {self.undelivered_path}")
+            for event in events:
+                fh.write(json.dumps({**event, "error": error}) + "\n")
 
 
-def _error_text(trial) -> str:
+def _wait_empty(events: queue.Queue, timeout_s: float) -> None:
+    """Wait until every queued event was taken and finished, or ``timeout_s`` passed."""
+    with events.all_tasks_done:
+        events.all_tasks_done.wait_for(lambda: events.unfinished_tasks == 0, timeout_s)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def error_text(trial) -> str:
     path = getattr(trial, "error_file", None) or ""
     if path and os.path.exists(path):
         with open(path) as fh:

@@ -34,6 +34,7 @@ TAG_STATUS_REASON = "sweep.failure_reason"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_RETRIES = "sweep.retries"
+TAG_UNDELIVERED = "sweep.undelivered"  # tracking events MLflow rejected (tracking.callback)
 # Resume bookkeeping on the parent run (sweeps/resume.py)
 TAG_PLAN = "sweep.plan"
 TAG_DRIVER = "sweep.driver"
