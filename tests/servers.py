@@ -37,6 +37,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def node_ports() -> list[str]:
+    """``ray start`` flags giving a node's side services free ports. Their defaults are fixed
+    (the dashboard agent's HTTP port is 52365): with a second Ray node on the machine the agent
+    cannot bind, stays up without HTTP, and ``ray job submit`` is refused ("No available
+    agent") for as long as the node lives."""
+    return ["--dashboard-agent-listen-port", str(free_port()),
+            "--dashboard-agent-grpc-port", str(free_port()),
+            "--runtime-env-agent-port", str(free_port()),
+            "--metrics-export-port", str(free_port()),
+            "--ray-client-server-port", str(free_port())]
+
+
 def wait_until(check, what: str, log: Path, proc: subprocess.Popen, timeout: float = 120):
     """Poll ``check()`` until it is true; raise naming ``what`` with its log when ``proc``
     exits or ``timeout`` passes first."""
@@ -192,9 +204,11 @@ class RayCluster:
                                               "--disable-usage-stats"]
         head, worker = self.temps
         subprocess.run([ray, "start", "--head", "--port", self.gcs.split(":")[1],
-                        "--include-dashboard", "false", "--temp-dir", head, *common],
+                        "--include-dashboard", "false", "--temp-dir", head, *common,
+                        *node_ports()],
                        env=self.env, check=True, capture_output=True, timeout=180)
-        subprocess.run([ray, "start", "--address", self.gcs, "--temp-dir", worker, *common],
+        subprocess.run([ray, "start", "--address", self.gcs, "--temp-dir", worker, *common,
+                        *node_ports()],
                        env=self.env, check=True, capture_output=True, timeout=180)
         return self
 

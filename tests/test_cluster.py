@@ -4,8 +4,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,27 +14,11 @@ import pytest
 
 from tracking import store
 from conftest import REPO
+from servers import free_port, kill_matching, node_ports
 
 VENV_BIN = Path(sys.executable).parent
 PACKAGES = ("dham_core", "trainables", "sweeps", "tracking", "analysis")
 RAY = str(VENV_BIN / "ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _node_ports() -> list[str]:
-    """Free ports for a node's side services. Their defaults are fixed (the dashboard agent's
-    HTTP port is 52365): with any other Ray on the machine the agent cannot bind, stays up
-    without HTTP, and ``ray job submit`` is refused with "No available agent" for good."""
-    return ["--dashboard-agent-listen-port", str(_free_port()),
-            "--dashboard-agent-grpc-port", str(_free_port()),
-            "--runtime-env-agent-port", str(_free_port()),
-            "--metrics-export-port", str(_free_port()),
-            "--ray-client-server-port", str(_free_port())]
 
 
 def _cluster_env() -> dict:
@@ -50,15 +32,15 @@ def _cluster_env() -> dict:
 def head():
     """A head node with 1 CPU and its own short temp dir (Unix socket paths are limited)."""
     temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")
-    port, dash = _free_port(), _free_port()
+    port, dash = free_port(), free_port()
     env = _cluster_env()
     subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-                    "--num-cpus", "1", "--temp-dir", temp, "--disable-usage-stats", *_node_ports()],
+                    "--num-cpus", "1", "--temp-dir", temp, "--disable-usage-stats", *node_ports()],
                    env=env, check=True, capture_output=True, timeout=180)
     yield {"gcs": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "env": env,
            "temp": temp}
-    _kill_matching(temp)
+    kill_matching(temp)
     shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -74,18 +56,6 @@ def _submit(head: dict, args: list[str], cwd, timeout: int) -> subprocess.Comple
         if "No available agent" not in proc.stderr or time.monotonic() > deadline:
             return proc
         time.sleep(3)
-
-
-def _kill_matching(text: str) -> int:
-    """SIGKILL every process whose command line mentions ``text`` (a node's temp dir)."""
-    out = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout.split()
-    for pid in out:
-        if int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    return len(out)
 
 
 def test_ray_job_submit_same_result_same_store(head, tmp_path):
@@ -141,7 +111,7 @@ def test_lost_worker_node_trials_rescheduled(head, sweep_env, tmp_path):
     env = head["env"]
     subprocess.run([RAY, "start", "--address", head["gcs"], "--node-ip-address", "127.0.0.1",
                     "--num-cpus", "2", "--temp-dir", worker_temp, "--disable-usage-stats",
-                    *_node_ports()],
+                    *node_ports()],
                    env=env, check=True, capture_output=True, timeout=180)
     try:
         sweep = subprocess.Popen(
@@ -167,10 +137,10 @@ def test_lost_worker_node_trials_rescheduled(head, sweep_env, tmp_path):
         if running < 3:
             sweep.kill()
             pytest.fail("trials never ran on both nodes:\n" + sweep.communicate()[0][-4000:])
-        assert _kill_matching(worker_temp) > 0  # the worker node dies, trials and all
+        assert kill_matching(worker_temp) > 0  # the worker node dies, trials and all
         out, _ = sweep.communicate(timeout=600)
     finally:
-        _kill_matching(worker_temp)
+        kill_matching(worker_temp)
         shutil.rmtree(worker_temp, ignore_errors=True)
     assert sweep.returncode == 0, out[-4000:]
     assert "6 trials finished, 0 failed" in out
