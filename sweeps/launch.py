@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from tracking import store
-from tracking.callback import MLflowTrialCallback
+from tracking.callback import MLflowTrialCallback, undelivered_path
 from sweeps.plan import Sweep
 from sweeps.progress import ProgressLine
 from sweeps.resume import (driver_tag, drop_orphans, find_unfinished, plan_hash,
@@ -187,14 +187,15 @@ def _new_launch(sweep: Sweep, args, fixed: dict, points: list[dict], client, exp
         client.log_param(parent_id, key, redact(str(value))[:6000])
     print(f"[sweep] {sweep.name}: {args.search} search, preset {args.preset}, "
           f"{num_samples} trials; MLflow parent run {parent_id} at {redact(tracking_uri)}")
-    callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
-                                   Path(args.storage_path) / tune_dir / "mlflow_undelivered.jsonl",
-                                   log_checkpoint=sweep.log_checkpoint)
-    scheduler = None
+    scheduler = max_t = None
     if args.search == "tpe" and isinstance(sweep.metric, str) and sweep.max_t_key:
+        max_t = int(fixed[sweep.max_t_key])
         scheduler = ASHAScheduler(metric=sweep.metric, mode=sweep.mode, time_attr=sweep.time_attr,
-                                  max_t=int(fixed[sweep.max_t_key]), grace_period=1,
-                                  reduction_factor=3)
+                                  max_t=max_t, grace_period=1, reduction_factor=3)
+    callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
+                                   undelivered_path(args.storage_path, tune_dir),
+                                   log_checkpoint=sweep.log_checkpoint, max_t=max_t,
+                                   time_attr=sweep.time_attr)
     tuner = tune.Tuner(
         trainable,
         param_space=fixed,

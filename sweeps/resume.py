@@ -117,7 +117,7 @@ def reconcile_tracking(callback: MLflowTrialCallback, tune_path: str) -> int:
     events the killed driver still had queued reach MLflow (none twice:
     :mod:`tracking.reconcile`); returns how many events were queued."""
     events = persisted_events(tune_path, callback.experiment_id, callback.parent_run_id,
-                              callback.log_checkpoint)
+                              callback.log_checkpoint, callback.max_t, callback.time_attr)
     for event in events:
         callback.put(event)
     return len(events)

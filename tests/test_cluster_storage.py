@@ -31,11 +31,12 @@ def stack(tmp_path, sweep_env):
     MLflow server on both, and a two-node Ray cluster whose nodes can reach the bucket."""
     started = []
     try:
+        pg = Postgres()
+        started.append(pg)
         try:
-            pg = Postgres().start()
+            pg.start()
         except FileNotFoundError as exc:  # a clear failure, never a silent skip
             pytest.fail(str(exc))
-        started.append(pg)
         for database in ("mlflow", "optuna"):
             pg.create_database(database)
         s3 = S3StandIn(tmp_path / "s3.log").start()
@@ -86,17 +87,22 @@ def test_postgres_s3_sweep_survives_driver_kill_and_equals_embedded(stack, sweep
     with open(tmp_path / "killed.log", "w") as log:
         driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
-    deadline, running, finished = time.time() + 300, 0, 0
-    while time.time() < deadline and driver.poll() is None and finished < 2:
-        counts = _children_by_status(client)
-        running, finished = max(running, counts.get("RUNNING", 0)), counts.get("FINISHED", 0)
-        time.sleep(0.5)
-    log = (tmp_path / "killed.log").read_text()[-3000:]
-    assert driver.poll() is None, "the sweep ended before it could be killed:\n" + log
-    assert finished >= 2, log
-    assert running == 2, log  # one CPU per node: two trials at once means both nodes ran one
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver; the cluster lives on
-    driver.wait()
+    try:
+        deadline, running, finished = time.time() + 300, 0, 0
+        while time.time() < deadline and driver.poll() is None and finished < 2:
+            counts = _children_by_status(client)
+            running, finished = max(running, counts.get("RUNNING", 0)), counts.get("FINISHED", 0)
+            time.sleep(0.5)
+        log = (tmp_path / "killed.log").read_text()[-3000:]
+        assert driver.poll() is None, "the sweep ended before it could be killed:\n" + log
+        assert finished >= 2, log
+        assert running == 2, log  # one CPU per node: two trials at once means both nodes ran one
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)  # the driver (the cluster lives on)
+        except ProcessLookupError:  # it had ended (the asserts above say why)
+            pass
+        driver.wait()
     killed = store.find_parent_run(client, "noop")
     assert killed.info.status == "RUNNING"
     assert sum(r.info.status == "FINISHED" for r in store.child_runs(client, killed)) < 6

@@ -187,3 +187,10 @@ def test_asha_stops_a_losing_trial_early_and_mlflow_records_it(sweep_env):
         low = earlier[int(pos)]
         cutoff = low + (earlier[min(int(pos) + 1, len(earlier) - 1)] - low) * (pos - int(pos))
         assert (i in stopped) == (history[i][0] < cutoff), (i, history[i][0], cutoff)
+    # the stopped trials, and only they, are recorded as stopped early (at epoch 1 of 3)
+    tagged = [i for i, r in enumerate(runs) if store.TAG_STOPPED_EARLY in r.data.tags]
+    assert tagged == stopped
+    assert all(runs[i].data.tags[store.TAG_STOPPED_EARLY] == "true"
+               and runs[i].data.tags[store.TAG_STOPPED_AT] == "1/3" for i in stopped)
+    assert not any(store.TAG_STOPPED_AT in r.data.tags for i, r in enumerate(runs)
+                   if i not in stopped)

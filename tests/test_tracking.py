@@ -13,7 +13,7 @@ from mlflow.protos import databricks_pb2 as pb
 
 from conftest import REPO
 from tracking import store
-from tracking.callback import MLflowTrialCallback
+from tracking.callback import MLflowTrialCallback, undelivered_path
 from tracking.delivery import Delivery, is_transient, request_budget_s
 
 
@@ -51,6 +51,7 @@ class Trial:
     def __init__(self, trial_id, x):
         self.trial_id, self.config = trial_id, {"x": x, "opt": {"lr": 0.1}}
         self.checkpoint, self.error_file, self.error_msg = None, None, "boom"
+        self.last_result = {}
 
     def __str__(self):
         return f"train_{self.trial_id}"
@@ -297,3 +298,40 @@ def test_delivery_skips_metric_points_already_in_mlflow(tmp_path):
     assert _points(client, run.info.run_id) == [(1, 1000, 0.1), (2, 2000, 0.2)]
     assert _points(client, run.info.run_id, "loss") == [(1, 1000, 0.9)]
     assert not rejected
+
+
+def test_a_trial_stopped_before_max_t_is_tagged_and_one_that_ran_to_it_is_not(tmp_path):
+    client, experiment_id, parent, _ = _setup(tmp_path)
+    cb = MLflowTrialCallback(f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_id, parent,
+                             tmp_path / "spill.jsonl", max_t=3)
+    plain = MLflowTrialCallback(cb.tracking_uri, experiment_id, parent, tmp_path / "spill.jsonl")
+    for callback, trial_id, epochs in ((cb, "stopped", 1), (cb, "full", 3),
+                                       (plain, "no_scheduler", 1)):
+        trial = Trial(trial_id, 0.0)
+        for epoch in range(1, epochs + 1):
+            trial.last_result = _result(epoch, 0.1 * epoch)
+            callback.on_trial_result(0, [], trial, trial.last_result)
+        callback.on_trial_complete(0, [], trial)
+    assert cb.close(timeout_s=30) == plain.close(timeout_s=30) == 0
+    runs = _runs(client, parent)
+    tags = {t: {k: v for k, v in r.data.tags.items() if k.startswith("sweep.stopped")}
+            for t, r in runs.items()}
+    assert tags == {"stopped": {store.TAG_STOPPED_EARLY: "true", store.TAG_STOPPED_AT: "1/3"},
+                    "full": {}, "no_scheduler": {}}
+    assert all(r.info.status == "FINISHED" for r in runs.values())
+    # Tune pickles the callback with its experiment state: max_t survives the round trip
+    import pickle
+    assert pickle.loads(pickle.dumps(cb)).max_t == 3
+
+
+@pytest.mark.parametrize("storage, expected", [
+    ("/mnt/nfs/ray", "/mnt/nfs/ray/noop-abcd1234/mlflow_undelivered.jsonl"),
+    ("results/ray", "results/ray/noop-abcd1234/mlflow_undelivered.jsonl"),
+    ("s3://bucket/ray", "{results}/noop-abcd1234/mlflow_undelivered.jsonl"),
+    ("gs://bucket/a/b", "{results}/noop-abcd1234/mlflow_undelivered.jsonl"),
+])
+def test_the_spill_file_is_always_a_local_path(storage, expected, tmp_path, monkeypatch):
+    monkeypatch.setenv("DHAM_RESULTS_DIR", str(tmp_path / "res"))
+    path = undelivered_path(storage, "noop-abcd1234")
+    assert str(path) == expected.format(results=tmp_path / "res")
+    assert "://" not in str(path)

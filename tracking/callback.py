@@ -11,8 +11,12 @@ back-off; a part MLflow rejects for good is recorded in the spill file and count
 (tag ``sweep.undelivered``) and never holds up the events behind it. :meth:`close` ends the
 sweep's tracking: it queues the parent run's end, waits for the queue (bounded), then for the
 event in flight at most the MLflow client's own retry budget, stops the thread and writes
-whatever is left to ``<storage>/<tune dir>/mlflow_undelivered.jsonl`` with an exact count.
+whatever is left to the spill file (:func:`undelivered_path`) with an exact count.
 ``python -m tracking.replay FILE`` delivers that file later.
+
+A trial that completes before the scheduler's ``max_t`` (ASHA stopped it at a rung) gets the
+tags ``sweep.stopped_early = "true"`` and ``sweep.stopped_at = "<last>/<max_t>"``
+(:func:`stopped_early_tags`).
 """
 from __future__ import annotations
 
@@ -41,9 +45,12 @@ class MLflowTrialCallback(Callback):
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str,
                  undelivered_path: str | os.PathLike, retry_s: float = 2.0,
-                 max_retry_s: float = 30.0, log_checkpoint: bool = False):
+                 max_retry_s: float = 30.0, log_checkpoint: bool = False,
+                 max_t: int | None = None, time_attr: str = "training_iteration"):
         self.tracking_uri = tracking_uri
         self.log_checkpoint = log_checkpoint
+        self.max_t = max_t  # the scheduler's max_t (None: no scheduler stops trials early)
+        self.time_attr = time_attr
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.undelivered_path = Path(undelivered_path)
@@ -67,13 +74,13 @@ class MLflowTrialCallback(Callback):
 
     # Tune pickles its callbacks with the experiment state: keep the settings, not the thread.
     _SETTINGS = ("tracking_uri", "log_checkpoint", "experiment_id", "parent_run_id",
-                 "undelivered_path", "retry_s", "max_retry_s")
+                 "undelivered_path", "retry_s", "max_retry_s", "max_t", "time_attr")
 
     def __getstate__(self):
         return {k: self.__dict__[k] for k in self._SETTINGS}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update({"max_t": None, "time_attr": "training_iteration", **state})
         self._init_runtime()
 
     # -- Tune hooks (driver thread: enqueue only) ---------------------------------------------
@@ -88,7 +95,8 @@ class MLflowTrialCallback(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         uri = checkpoint_uri(trial.checkpoint) if self.log_checkpoint else None
-        self._put("complete", trial, checkpoint=uri, status="FINISHED")
+        self._put("complete", trial, checkpoint=uri, status="FINISHED",
+                  tags=stopped_early_tags(trial.last_result, self.max_t, self.time_attr))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._put("error", trial, tags={store.TAG_STATUS_REASON: error_text(trial)[-5000:]},
@@ -228,6 +236,25 @@ class MLflowTrialCallback(Callback):
         with open(self.undelivered_path, "a") as fh:
             for event in events:
                 fh.write(json.dumps({**event, "error": error}) + "\n")
+
+
+def undelivered_path(storage_path: str, tune_dir: str) -> Path:
+    """The spill file of a launch: ``<storage_path>/<tune_dir>/mlflow_undelivered.jsonl``
+    for a local (or mounted) storage path; ``<results dir>/<tune_dir>/...`` when the storage
+    path is a URI (``s3://``, ``gs://``, ...), since the file is written with plain file I/O
+    on the driver and must be local to it."""
+    base = store.results_dir() if "://" in str(storage_path) else Path(storage_path)
+    return base / tune_dir / "mlflow_undelivered.jsonl"
+
+
+def stopped_early_tags(last_result: dict | None, max_t: int | None,
+                       time_attr: str = "training_iteration") -> dict[str, str]:
+    """The tags of a trial that completed with ``time_attr`` below ``max_t`` (the scheduler
+    stopped it); none when there is no ``max_t`` or the trial ran to it."""
+    last = (last_result or {}).get(time_attr)
+    if max_t is None or last is None or last >= max_t:
+        return {}
+    return {store.TAG_STOPPED_EARLY: "true", store.TAG_STOPPED_AT: f"{last:g}/{max_t:g}"}
 
 
 def _wait_empty(events: queue.Queue, timeout_s: float) -> None:

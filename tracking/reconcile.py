@@ -17,15 +17,17 @@ import json
 from pathlib import Path
 
 from tracking import store
-from tracking.callback import error_text
+from tracking.callback import error_text, stopped_early_tags
 from tracking.delivery import checkpoint_uri, params_of, result_metrics, trial_event
 
 
 def persisted_events(tune_path: str, experiment_id: str, parent_run_id: str,
-                     log_checkpoint: bool = False) -> list[dict]:
+                     log_checkpoint: bool = False, max_t: int | None = None,
+                     time_attr: str = "training_iteration") -> list[dict]:
     """Tracking events for the trials of the Tune experiment at ``tune_path`` (a sweep about
     to be restored there), from Tune's newest saved state; with ``log_checkpoint`` an ended
-    trial's last checkpoint is (re-)logged as its artifact, as the live callback does."""
+    trial's last checkpoint is (re-)logged as its artifact, and a trial that ended before the
+    scheduler's ``max_t`` is tagged as stopped early, as the live callback does."""
     from ray.tune import ExperimentAnalysis
     from ray.tune.experiment import Trial
 
@@ -45,6 +47,8 @@ def persisted_events(tune_path: str, experiment_id: str, parent_run_id: str,
         if trial.status == Trial.TERMINATED:
             events.append(trial_event("complete", trial.trial_id, experiment_id, parent_run_id,
                                       status="FINISHED", **common,
+                                      tags=stopped_early_tags(results[-1] if results else None,
+                                                              max_t, time_attr),
                                       checkpoint=(checkpoint_uri(trial.checkpoint)
                                                   if log_checkpoint else None)))
         elif trial.status == Trial.ERROR:

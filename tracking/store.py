@@ -35,6 +35,8 @@ TAG_PARENT = "mlflow.parentRunId"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_RETRIES = "sweep.retries"
 TAG_UNDELIVERED = "sweep.undelivered"  # tracking events MLflow rejected (tracking.callback)
+TAG_STOPPED_EARLY = "sweep.stopped_early"  # "true": the scheduler (ASHA) stopped the trial
+TAG_STOPPED_AT = "sweep.stopped_at"  # "<last>/<max_t>" of the scheduler's time attribute
 # Resume bookkeeping on the parent run (sweeps/resume.py)
 TAG_PLAN = "sweep.plan"
 TAG_DRIVER = "sweep.driver"
