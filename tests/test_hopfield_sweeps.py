@@ -15,6 +15,7 @@ import trainables.common as common
 import trainables.hopfield as thopfield
 import trainables.hopfield_capacity as tcapacity
 from tracking import store
+from tracking.cells import cell_results
 from dham_core import clique_memory as cm
 from dham_core.data import MNIST_STATS, load_dataset, load_flat
 from dham_core.formulas import clique_density, memories_for_error, one_step_error_probability
@@ -34,7 +35,8 @@ from sweeps.runner import build_parser, main, planned_configs
 
 @pytest.fixture
 def reports(monkeypatch):
-    """Run a trainable in-process: collect its (metrics, state) reports instead of Tune's."""
+    """Run a trainable in-process: collect its (metrics, state) reports instead of Tune's, a
+    pack's result as its cells (one entry each, as MLflow logs them)."""
     out = []
 
     def report(metrics, state=None):
@@ -43,7 +45,7 @@ def reports(monkeypatch):
             torch.save(state, buffer)
             buffer.seek(0)
             state = torch.load(buffer, weights_only=True)
-        out.append((dict(metrics), state))
+        out.extend((cell, state) for cell in cell_results(dict(metrics)))
 
     for module in (thopfield, common):  # packs report through common.report_cells
         monkeypatch.setattr(module, "report", report)

@@ -30,8 +30,9 @@ from pathlib import Path
 from ray.tune import Callback
 
 from tracking import store
+from tracking.cells import result_points
 from tracking.delivery import (Abandoned, Delivery, checkpoint_uri, is_transient, params_of,
-                               request_budget_s, result_metrics, trial_event)
+                               request_budget_s, trial_event)
 
 DRAIN_ENV = "DHAM_TRACKING_DRAIN_S"  # how long close() waits for the queue (default 60 s)
 
@@ -88,7 +89,7 @@ class MLflowTrialCallback(Callback):
         self._put("start", trial, status="RUNNING")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self._put("result", trial, metrics=result_metrics(result))
+        self._put("result", trial, metrics=result_points(result))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self._put("retry", trial, tags={store.TAG_RETRIES: str(trial.run_metadata.num_failures)})

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from tracking import store
 from tracking.callback import error_text, stopped_early_tags
-from tracking.delivery import checkpoint_uri, params_of, result_metrics, trial_event
+from tracking.cells import result_points
+from tracking.delivery import checkpoint_uri, params_of, trial_event
 
 
 def persisted_events(tune_path: str, experiment_id: str, parent_run_id: str,
@@ -40,7 +41,7 @@ def persisted_events(tune_path: str, experiment_id: str, parent_run_id: str,
             last = saved.metrics.get("training_iteration", 0) if saved else 0
             results = [r for r in results if r.get("training_iteration", 0) <= last]
         common = dict(name=str(trial), params=params_of(trial.config))
-        metrics = [point for result in results for point in result_metrics(result)]
+        metrics = [point for result in results for point in result_points(result)]
         if metrics:
             events.append(trial_event("result", trial.trial_id, experiment_id, parent_run_id,
                                       metrics=metrics, **common))

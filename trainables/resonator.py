@@ -1,15 +1,16 @@
-"""Ray Tune adapter for resonator packs: config dict → ResonatorCells → evaluate_pack → one
-``tune.report`` per cell.
+"""Ray Tune adapter for resonator packs: config dict → ResonatorCells → evaluate_pack → the
+cells in one Tune result (``trainables.common.report_pack``).
 
 A trial evaluates a pack: the config's list-valued keys are pack axes
 (``dham_core.resonator_pack.cells_from_config``), because a cell costs milliseconds to seconds
-and a trial about a second. Tune iteration = MLflow step = cell index, and the cell's
-coordinates are among the metrics, so the tracking store reads one row per cell.
+and a trial about a second. MLflow step = cell index (``tracking.cells`` expands the result),
+and the cell's coordinates are among the metrics, so the tracking store reads one row per cell;
+the result's top level is the last cell's row, what a search optimises.
 """
 from __future__ import annotations
 
 from dham_core.resonator_pack import ResonatorCell, cells_from_config, evaluate_pack
-from trainables.common import FAULT_KEY, inject_fault, report
+from trainables.common import FAULT_KEY, report_pack
 
 # Per-cell outputs of evaluate_pack reported as metrics (coordinates + results).
 REPORTED = ("D", "k", "a", "noise", "V", "M", "seed", "num_problems", "problem_size", "max_it",
@@ -28,13 +29,11 @@ def validate(config: dict) -> None:
 
 
 def train_resonator_pack(config: dict) -> None:
-    results = evaluate_pack(pack_cells(config))
-    problems_done = 0
-    for i, result in enumerate(results, start=1):
+    rows, problems_done = [], 0
+    for i, result in enumerate(evaluate_pack(pack_cells(config)), start=1):
         metrics = {k: float(result[k]) for k in REPORTED if result.get(k) is not None}
         problems_done += result["num_problems"]
         metrics["cell"] = i
         metrics["problems_done"] = float(problems_done)  # last value: the pack's total
-        if FAULT_KEY in config:
-            inject_fault(config, i, False, metrics)
-        report(metrics)
+        rows.append(metrics)
+    report_pack(config, rows)
