@@ -10,7 +10,7 @@ on one Ray started beforehand. The grid is ``a`` x ``noise`` x seed at D = 256, 
 M = 5, 8 problems per cell, max_it 100 (a cell costs about 15 ms). Per cell: ``a`` and
 ``noise`` are grid axes and ``--seeds`` repeats them, one trial per cell. Packed: ``a`` and
 ``noise`` are list-valued config keys (pack axes, ``trainables.resonator``), one trial per
-seed, whose cells go to Tune in one result (``trainables.common.report_pack``; MLflow still
+seed, whose cells go to Tune in one result (``trainables.pack.report_pack``; MLflow still
 gets one step per cell, ``tracking.cells``). The cells each launch logged and their own solve
 time (``seconds``) are read back from MLflow, and the machine's load average is printed before
 and after, since it may be shared.

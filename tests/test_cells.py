@@ -1,12 +1,12 @@
 """A pack's cells in one Tune result, expanded back into one MLflow step per cell
-(``trainables.common.report_pack`` → ``tracking.cells``). In-process: no Ray, no MLflow."""
+(``trainables.pack.report_pack`` → ``tracking.cells``). In-process: no Ray, no MLflow."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-import trainables.common as common
+import trainables.pack as pack
 from tracking import cells
 from trainables.resonator import train_resonator_pack
 
@@ -31,7 +31,7 @@ def tune_result(reported: dict, iteration: int) -> dict:
 @pytest.fixture
 def reported(monkeypatch):
     out = []
-    monkeypatch.setattr(common, "report", lambda metrics, state=None: out.append(dict(metrics)))
+    monkeypatch.setattr(pack, "report", lambda metrics, state=None: out.append(dict(metrics)))
     return out
 
 
@@ -59,12 +59,12 @@ def test_a_result_without_cells_is_logged_at_its_epoch_as_before():
 
 
 def test_the_trainables_and_tracking_name_the_same_keys():
-    assert (common.CELLS_KEY, common.CELLS_BEFORE_KEY) == (cells.CELLS, cells.CELLS_BEFORE)
+    assert (pack.CELLS_KEY, pack.CELLS_BEFORE_KEY) == (cells.CELLS, cells.CELLS_BEFORE)
 
 
 def test_report_cells_sends_one_result_that_expands_to_the_per_cell_metrics(reported):
     rows = [{"K": 10, "errors": 3}, {"K": 20, "errors": 8}, {"K": 30, "errors": 15}]
-    common.report_cells({}, rows, {"worst": 2.5}, started=0.0)
+    pack.report_cells({}, rows, {"worst": 2.5}, started=0.0)
     assert len(reported) == 1
     top = reported[0]
     assert {k: top[k] for k in ("K", "errors", "cells_done", "worst")} == \
@@ -80,9 +80,9 @@ def test_report_cells_sends_one_result_that_expands_to_the_per_cell_metrics(repo
 
 
 def test_a_long_pack_is_reported_in_chunks_with_the_same_steps(reported, monkeypatch):
-    monkeypatch.setattr(common, "CELLS_PER_RESULT", 2)
+    monkeypatch.setattr(pack, "CELLS_PER_RESULT", 2)
     rows = [{"x": float(i * i)} for i in range(1, 6)]
-    common.report_pack({}, rows)
+    pack.report_pack({}, rows)
     assert [r["cells_before"] for r in reported] == [0, 2, 4]
     assert [r["x"] for r in reported] == [4.0, 16.0, 25.0]  # each chunk's last cell on top
     steps = {}
@@ -98,13 +98,13 @@ def test_a_long_pack_is_reported_in_chunks_with_the_same_steps(reported, monkeyp
 def test_a_fault_in_a_cell_fails_the_pack_after_the_cells_before_it(reported, fault, error,
                                                                      message):
     with pytest.raises(error, match=message):
-        common.report_pack({"_fault": fault}, [{"x": 1.0}, {"x": 2.0}, {"x": 3.0}, {"x": 4.0}])
+        pack.report_pack({"_fault": fault}, [{"x": 1.0}, {"x": 2.0}, {"x": 3.0}, {"x": 4.0}])
     assert len(reported) == 1 and json.loads(reported[0]["cells"]) == [{"x": 1.0}, {"x": 2.0}]
 
 
 def test_a_real_nan_in_any_cell_fails_the_pack(reported):
     with pytest.raises(FloatingPointError, match="non-finite y=nan at cell 2"):
-        common.report_pack({}, [{"y": 1.0}, {"y": float("nan")}])
+        pack.report_pack({}, [{"y": 1.0}, {"y": float("nan")}])
     assert [json.loads(r["cells"]) for r in reported] == [[{"y": 1.0}]]
 
 

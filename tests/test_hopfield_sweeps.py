@@ -11,7 +11,7 @@ import torch
 from conftest import run_script
 
 import trainables.clique as tclique
-import trainables.common as common
+import trainables.pack as pack
 import trainables.hopfield as thopfield
 import trainables.hopfield_capacity as tcapacity
 from tracking import store
@@ -47,7 +47,7 @@ def reports(monkeypatch):
             state = torch.load(buffer, weights_only=True)
         out.extend((cell, state) for cell in cell_results(dict(metrics)))
 
-    for module in (thopfield, common):  # packs report through common.report_cells
+    for module in (thopfield, pack):  # packs report through pack.report_cells
         monkeypatch.setattr(module, "report", report)
     monkeypatch.setattr(thopfield, "load_state", lambda: None)
     return out

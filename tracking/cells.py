@@ -1,7 +1,7 @@
 """A pack's cells as MLflow steps: the one place where a Tune result becomes metric points.
 
 A pack trainable (resonator, DAM and clique capacity) evaluates many cells in one trial and
-reports them to Tune in one result, or a few (``trainables.common.report_pack``), because every
+reports them to Tune in one result, or a few (``trainables.pack.report_pack``), because every
 Tune result costs the driver about as much as a cell's own solve. Such a result carries
 
 * ``cells``: JSON text of the cells' rows, in order (a list of flat dicts; text, so that

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 
 from dham_core.clique_capacity import CliqueCapacityConfig, clique_capacity_rows
-from trainables.common import FAULT_KEY, config_to_dataclass, report_cells
+from trainables.common import FAULT_KEY, config_to_dataclass
+from trainables.pack import report_cells
 
 
 def validate_clique(config: dict) -> None:

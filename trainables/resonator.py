@@ -1,5 +1,5 @@
 """Ray Tune adapter for resonator packs: config dict → ResonatorCells → evaluate_pack → the
-cells in one Tune result (``trainables.common.report_pack``).
+cells in one Tune result (``trainables.pack.report_pack``).
 
 A trial evaluates a pack: the config's list-valued keys are pack axes
 (``dham_core.resonator_pack.cells_from_config``), because a cell costs milliseconds to seconds
@@ -10,7 +10,8 @@ the result's top level is the last cell's row, what a search optimises.
 from __future__ import annotations
 
 from dham_core.resonator_pack import ResonatorCell, cells_from_config, evaluate_pack
-from trainables.common import FAULT_KEY, report_pack
+from trainables.common import FAULT_KEY
+from trainables.pack import report_pack
 
 # Per-cell outputs of evaluate_pack reported as metrics (coordinates + results).
 REPORTED = ("D", "k", "a", "noise", "V", "M", "seed", "num_problems", "problem_size", "max_it",
