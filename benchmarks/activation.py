@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from dham_core.activation import DHAMActivation
 from dham_core.devices import resolve_device
 from dham_core.models import build_model
+from machine import machine_load  # benchmarks/ is sys.path[0] when run as a script
 
 ELLS = (2, 4)
 TARGET_STEP_RATIO = 1.15
@@ -134,7 +135,12 @@ def main(argv=None) -> None:
     dtype = torch.bfloat16 if amp else torch.float32
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; {'quick' if args.quick else 'full'} run")
+    with machine_load():
+        measure(args, shape, batch, width, warmup, repeats, device, dtype, amp, channels_last)
 
+
+def measure(args, shape, batch, width, warmup, repeats, device, dtype, amp, channels_last) -> None:
+    """The three measurements of :func:`main`, printed as they finish."""
     report(f"activation alone, forward+backward, train mode, tensor {shape} {str(dtype)[6:]}"
            f"{', channels_last' if channels_last else ''}:",
            activation_alone(shape, device, dtype, warmup, repeats))

@@ -2,20 +2,27 @@
 
 1. DAM classifier forward+backward: the vectorised B×K×C form vs a naive loop over classes.
 2. DAM step vs the same-size one-hidden-layer MLP of ``nn.Linear`` layers (its dual form,
-   activation F′): target DAM ≤ 1.5× the MLP.
+   activation F′): target DAM ≤ 1.5× the MLP, at 1 CPU thread and at all cores (1 and 2 are
+   measured by default on CPU; ``--threads`` picks one count).
 3. Capacity measurement throughput (memory recalls checked per second): many (power, rectified,
    seed) cells packed into one pass vs one cell per call.
 
     python benchmarks/hopfield.py            # paper sizes: B = 1000, N = 784, K = 2000, C = 10
     python benchmarks/hopfield.py --quick    # tiny version (smoke test)
+
+The machine's CPU count, torch threads and load average before and after are printed
+(``benchmarks/machine.py``): on a shared machine the thread scaling is only as good as the
+cores left free.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import torch
+from machine import machine_load  # benchmarks/ is sys.path[0] when run as a script
 
 from dham_core.hopfield_capacity import perfect_recall_fraction
 from dham_core.hopfield_model import DenseAssociativeMemory, energy_fn, hopfield_loss, targets_pm1
@@ -79,7 +86,8 @@ def classifier_benchmark(batch: int, visible: int, memories: int, classes: int, 
     sizes = f"B={batch}, N={visible}, K={memories}, C={classes}, n={power}"
     print(f"DAM forward+backward ({sizes}): vectorised {vec * 1e3:.1f} ms, naive per-class loop "
           f"{naive * 1e3:.1f} ms -> naive/vectorised = {naive / vec:.2f}x")
-    print(f"DAM step vs nn.Linear MLP of the same size (dual form, activation F'): DAM {vec * 1e3:.1f} ms, "
+    print(f"DAM step vs nn.Linear MLP of the same size (dual form, activation F'), "
+          f"{torch.get_num_threads()} CPU threads: DAM {vec * 1e3:.1f} ms, "
           f"MLP {dual * 1e3:.1f} ms -> DAM/MLP = {vec / dual:.2f}x (target <= 1.5x)")
 
 
@@ -110,21 +118,26 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--device", default="cpu", help='"cpu", "cuda", ... (default: cpu)')
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: 1 with --quick, where threads only add "
-                             "overhead; else torch's)")
+                        help="torch CPU threads (default: the classifier at 1 thread and at all "
+                             "cores, the capacity benchmark at 1 with --quick, else all cores)")
     parser.add_argument("--power", type=int, default=3, help="n of the classifier benchmark (default 3)")
     args = parser.parse_args()
-    threads = args.threads or (1 if args.quick else None)
-    if threads:
-        torch.set_num_threads(threads)
+    cores = len(os.sched_getaffinity(0))
+    counts = [args.threads] if args.threads else sorted({1, cores})
     device = torch.device(args.device)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    if args.quick:
-        classifier_benchmark(64, 784, 100, 10, args.power, device, reps=10)
-        capacity_benchmark(50, 200, [2, 3], [0, 1], 20, device, reps=3)
-    else:
-        classifier_benchmark(1000, 784, 2000, 10, args.power, device, reps=5)
-        capacity_benchmark(100, 2000, [2, 3, 4, 5], [0, 1, 2, 3], 100, device, reps=3)
+    print(f"device {device}, torch {torch.__version__}, classifier at {counts} CPU threads")
+    with machine_load():
+        for threads in counts:
+            torch.set_num_threads(threads)
+            if args.quick:
+                classifier_benchmark(64, 784, 100, 10, args.power, device, reps=10)
+            else:
+                classifier_benchmark(1000, 784, 2000, 10, args.power, device, reps=5)
+        torch.set_num_threads(args.threads or (1 if args.quick else cores))
+        if args.quick:
+            capacity_benchmark(50, 200, [2, 3], [0, 1], 20, device, reps=3)
+        else:
+            capacity_benchmark(100, 2000, [2, 3, 4, 5], [0, 1, 2, 3], 100, device, reps=3)
 
 
 if __name__ == "__main__":

@@ -54,11 +54,13 @@ _LOG_SATURATE = 30.0  # tanh(±e^30) is ±1 in every float format
 
 
 def _arguments(u: torch.Tensor, a_t: torch.Tensor, r: torch.Tensor | None, rows: slice,
-               rectified: bool) -> torch.Tensor:
+               rectified: bool, buffer: torch.Tensor) -> torch.Tensor:
     """The (rows, C, K) arguments of F for a block of rows: (u + a)·r, clamped at 0 when
-    rectified. Forward and backward both rebuild them block by block rather than keep the
-    B×C×K tensor alive between the passes."""
-    x = u[rows, None, :] + a_t[None]
+    rectified, written into the front of ``buffer`` (one block's size, reused by every block).
+    Forward and backward both rebuild them block by block rather than keep the B×C×K tensor
+    alive between the passes."""
+    block = u[rows]
+    x = torch.add(block[:, None, :], a_t[None], out=buffer[:block.shape[0]])
     if r is not None:
         x.mul_(r[rows, :, None])
     if rectified:
@@ -66,9 +68,25 @@ def _arguments(u: torch.Tensor, a_t: torch.Tensor, r: torch.Tensor | None, rows:
     return x
 
 
+CPU_CHUNK_PER_THREAD = 1 << 18
+"""Elements of a CPU block per torch thread: 1 MiB of float32, what one core's cache holds."""
+CPU_CHUNK_MAX = 1 << 23
+
+
 def chunk_rows(rows: int, per_row: int, device: torch.device) -> int:
-    """Rows per block so that a block holds about 2^18 (CPU, cache-sized) or 2^26 (CUDA) elements."""
-    target = 1 << (26 if device.type == "cuda" else 18)  # elements per chunk (cache-sized on CPU)
+    """Rows per block: about 2^26 elements on CUDA; on CPU ``CPU_CHUNK_PER_THREAD`` elements
+    *per torch thread* (at most ``CPU_CHUNK_MAX``).
+
+    Every elementwise op and reduction on a block is one parallel region split across the
+    threads. A block of a fixed 2^18 elements gave each of T threads only 1/T of a cache-sized
+    piece, so with more threads the kernel paid the regions' fork/join and barrier costs T
+    times as often per element while ``matmul`` (the MLP) kept its threads busy: at 2 threads
+    the DAM step was 1.75x the MLP's against 1.07x at 1 thread (benchmarks/hopfield.py).
+    Sized per thread, each thread works on one cache-sized piece per region at any count."""
+    if device.type == "cuda":
+        target = 1 << 26
+    else:
+        target = min(CPU_CHUNK_MAX, CPU_CHUNK_PER_THREAD * torch.get_num_threads())
     return max(1, min(rows, target // max(1, per_row)))
 
 
@@ -114,9 +132,10 @@ class _PairedPowerSum(torch.autograd.Function):
         c = a_t.shape[0]
         chunk = chunk_rows(rows, c * k, u.device)
         out = u.new_empty(rows, c)
+        buffer = u.new_empty(chunk, c, k)
         for b0 in range(0, rows, chunk):
-            x = _arguments(u, a_t, r, slice(b0, b0 + chunk), rectified)
-            out[b0:b0 + chunk] = _pow_inplace(x, n).sum(2)
+            x = _arguments(u, a_t, r, slice(b0, b0 + chunk), rectified, buffer)
+            torch.sum(_pow_inplace(x, n), 2, out=out[b0:b0 + chunk])
         base = u if r is None else u * r
         out -= energy_fn(base, n, rectified).sum(1, keepdim=True)
         ctx.save_for_backward(u, a_t, r)
@@ -133,10 +152,11 @@ class _PairedPowerSum(torch.autograd.Function):
         g = grad * n if r is None else grad * (n * r)  # chain rule through r·x and F = x^n
         grad_u = torch.empty_like(u)
         grad_a = torch.zeros_like(a_t)
+        buffer = u.new_empty(chunk, c, k)
         for b0 in range(0, rows, chunk):
-            x = _arguments(u, a_t, r, slice(b0, b0 + chunk), rectified)
+            x = _arguments(u, a_t, r, slice(b0, b0 + chunk), rectified, buffer)
             x = _f_prime_inplace(x, n, rectified).mul_(g[b0:b0 + chunk, :, None])
-            grad_u[b0:b0 + chunk] = x.sum(1)
+            torch.sum(x, 1, out=grad_u[b0:b0 + chunk])
             grad_a += x.sum(0)
         base = (u if r is None else u * r).clone()
         if rectified:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tracking import store
 from tracking.callback import MLflowTrialCallback, undelivered_path
+from trainables.isolation import fresh_state
 from sweeps.plan import Sweep
 from sweeps.progress import ProgressLine
 from sweeps.resume import (driver_tag, drop_orphans, find_unfinished, plan_hash,
@@ -169,6 +170,7 @@ def _new_launch(sweep: Sweep, args, fixed: dict, points: list[dict], client, exp
                 plan: str, num_samples: int, trainable, tracking_uri: str):
     """A fresh launch: (parent run id, Tuner, MLflow callback)."""
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler
 
     parent_id = client.create_run(
@@ -192,10 +194,14 @@ def _new_launch(sweep: Sweep, args, fixed: dict, points: list[dict], client, exp
         max_t = int(fixed[sweep.max_t_key])
         scheduler = ASHAScheduler(metric=sweep.metric, mode=sweep.mode, time_attr=sweep.time_attr,
                                   max_t=max_t, grace_period=1, reduction_factor=3)
+    # Tune's default loggers also write progress.csv (and TensorBoard files) per result; only
+    # result.json is read back (tracking.reconcile): keep its logger alone (it is saved with
+    # the Tuner, so a resumed launch has it too).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
                                    undelivered_path(args.storage_path, tune_dir),
                                    log_checkpoint=sweep.log_checkpoint, max_t=max_t,
-                                   time_attr=sweep.time_attr)
+                                   time_attr=sweep.time_attr, new_parent=True)
     tuner = tune.Tuner(
         trainable,
         param_space=fixed,
@@ -204,7 +210,8 @@ def _new_launch(sweep: Sweep, args, fixed: dict, points: list[dict], client, exp
             num_samples=num_samples, max_concurrent_trials=args.max_concurrent,
             reuse_actors=True),
         run_config=tune.RunConfig(
-            name=tune_dir, storage_path=args.storage_path, callbacks=[callback],
+            name=tune_dir, storage_path=args.storage_path,
+            callbacks=[callback, JsonLoggerCallback()],
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
             progress_reporter=ProgressLine(sweep.metric, sweep.mode)))
@@ -246,7 +253,8 @@ def _launch(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: s
     num_samples = len(points) if args.search == "grid" else (args.num_samples or preset.num_samples)
     plan = plan_hash(sweep, args, fixed, points)
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
-    trainable = tune.with_resources(sweep.trainable, resources)
+    # reused actors (reuse_actors=True) start every trial from a fresh process's state
+    trainable = tune.with_resources(fresh_state(sweep.trainable), resources)
 
     parent, tune_path = resumable
     if parent is not None:

@@ -47,8 +47,12 @@ class MLflowTrialCallback(Callback):
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str,
                  undelivered_path: str | os.PathLike, retry_s: float = 2.0,
                  max_retry_s: float = 30.0, log_checkpoint: bool = False,
-                 max_t: int | None = None, time_attr: str = "training_iteration"):
+                 max_t: int | None = None, time_attr: str = "training_iteration",
+                 new_parent: bool = False):
         self.tracking_uri = tracking_uri
+        # a parent run made just now holds no child runs: create them without a search first
+        # (not saved with Tune's state: a restored callback looks its trials' runs up)
+        self.new_parent = new_parent
         self.log_checkpoint = log_checkpoint
         self.max_t = max_t  # the scheduler's max_t (None: no scheduler stops trials early)
         self.time_attr = time_attr
@@ -71,7 +75,8 @@ class MLflowTrialCallback(Callback):
         self._worker: threading.Thread | None = None
         self._last_error = ""
         self.failures = self.rejected = self.spilled = 0
-        self._delivery = Delivery(self.client, self._on_rejected, lambda: self._claimed)
+        self._delivery = Delivery(self.client, self._on_rejected, lambda: self._claimed,
+                                  look_up=not self.new_parent)
 
     # Tune pickles its callbacks with the experiment state: keep the settings, not the thread.
     _SETTINGS = ("tracking_uri", "log_checkpoint", "experiment_id", "parent_run_id",
@@ -81,7 +86,8 @@ class MLflowTrialCallback(Callback):
         return {k: self.__dict__[k] for k in self._SETTINGS}
 
     def __setstate__(self, state):
-        self.__dict__.update({"max_t": None, "time_attr": "training_iteration", **state})
+        self.__dict__.update({"max_t": None, "time_attr": "training_iteration", **state,
+                              "new_parent": False})
         self._init_runtime()
 
     # -- Tune hooks (driver thread: enqueue only) ---------------------------------------------
