@@ -16,7 +16,7 @@ import pandas as pd
 from analysis.render import compact, finished, is_missing, markdown_table, pyplot, save_figure, write_table
 from tracking import store
 
-CELL = ["kind", "D", "k", "a", "noise", "V", "M", "problem_size"]
+CELL = ["kind", "D", "k", "a", "a_kept", "noise", "V", "M", "problem_size"]
 OUT = ["accuracy", "iters_mean", "iters_median", "iters_p95", "converged_frac",
        "seconds_per_problem"]
 
@@ -35,6 +35,10 @@ def cells_frame(client, parent) -> pd.DataFrame:
             frame[col] = float("nan")
         frame[col] = frame[col].astype(float)
         frame.loc[frame["kind"] == "dense", col] = float("nan")  # the dense network has no k, a
+    if "param.a" in frame and (frame["param.a"] == "M").any():
+        # Fig 3.6's a = M line: the trial's a is "M", each cell's a its M (no sparsification)
+        frame["a_kept"] = ["M" if p == "M" else compact(a) for p, a in zip(frame["param.a"],
+                                                                        frame["a"])]
     return frame
 
 
@@ -110,6 +114,8 @@ def capacity_report(client, parent, stem: Path):
     frame = cells_frame(client, parent)
     if frame.empty:
         return "### Resonator capacity: no finished trials\n", []
+    if "trace_problem" in frame:
+        return attention_report(frame, stem)
     table = summarise(frame)
     notes = ["Thesis (Figs 3.4-3.6): accuracy 1.0 up to M^V > 1e9 with suitable D, k, a; larger k "
              "is more accurate; at D = 1280, k = 40, V = 2/M = 32 decodes every input and "
@@ -122,7 +128,8 @@ def capacity_report(client, parent, stem: Path):
                      "points (accuracy up, iterations down).")
         files.append(_plot_pareto(table, stem.with_name(stem.name + "-pareto.png")))
     markdown = _markdown(table, "Sparse resonator: accuracy and iterations vs problem size", notes)
-    figure = _plot_vs_size(table, ["D", "k", "a", "V"], stem.with_suffix(".png"),
+    figure = _plot_vs_size(table, ["D", "k", "a_kept" if "a_kept" in table else "a", "V"],
+                           stem.with_suffix(".png"),
                            "Sparse resonator capacity (thesis Figs 3.4-3.6)")
     return markdown, write_table(stem, markdown, table) + [figure] + files
 
@@ -155,3 +162,57 @@ def vs_dense_report(client, parent, stem: Path):
                            "Sparse vs dense resonator, D = 512, k = 64 (thesis Fig 3.7)",
                            panels=("accuracy", "iters_mean", "seconds_per_problem"))
     return markdown, write_table(stem, markdown, table) + [figure]
+
+
+TRACE_OUTCOMES = ("decoded", "undecoded")  # trace_problem 0 and 1 (dham_core.resonator_trace)
+
+
+def _plot_attention(frame: pd.DataFrame, V: int, path: Path) -> Path:
+    """Thesis Fig 3.2 (each factor's attention entries over the iterations) and Fig 3.3 (their
+    mean and standard deviation), one row per traced problem."""
+    plt = pyplot()
+    traces = list(frame.groupby("trace_problem"))
+    fig, axes = plt.subplots(len(traces), 2, figsize=(11, 3.6 * len(traces)), squeeze=False)
+    for row, (trace, group) in zip(axes, traces):
+        group = group.sort_values("iteration")
+        outcome = TRACE_OUTCOMES[int(trace)]
+        entries = [c for v in range(V) for c in sorted(
+            (c for c in group if c.startswith(f"w_{v}_")), key=lambda c: int(c.rsplit("_", 1)[1]))]
+        if entries:
+            image = row[0].imshow(group[entries].to_numpy().T, aspect="auto", origin="lower",
+                                  vmin=0, vmax=1, interpolation="nearest")
+            fig.colorbar(image, ax=row[0], label="attention w'/k")
+            row[0].set(xlabel="iteration", ylabel="factor x codeword",
+                       title=f"{outcome} problem: attention vectors (Fig 3.2)")
+        for v in range(V):
+            row[1].plot(group["iteration"], group[f"mean_{v}"], "-", color=f"C{v}",
+                        label=f"mean, factor {v}")
+            row[1].plot(group["iteration"], group[f"std_{v}"], "--", color=f"C{v}",
+                        label=f"std, factor {v}")
+        row[1].set(xlabel="iteration", ylabel="attention w'/k",
+                   title=f"{outcome} problem: mean and std (Fig 3.3)")
+        row[1].grid(alpha=0.3)
+        row[1].legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+
+def attention_report(frame: pd.DataFrame, stem: Path):
+    """The attention traces of a ``trace_attention`` trial (thesis Figs 3.2-3.3)."""
+    V = sum(1 for c in frame if c.startswith("mean_"))
+    rows = []
+    for trace, group in frame.groupby("trace_problem"):
+        last = group.sort_values("iteration").iloc[-1]
+        rows.append([TRACE_OUTCOMES[int(trace)], int(last["iterations"]),
+                     "yes" if last["converged"] else "no"]
+                    + [f"{last[f'mean_{v}']:.3f} / {last[f'std_{v}']:.3f}" for v in range(V)])
+    notes = ["Thesis Fig 3.3: near 0 at the start (no estimate resembles a codeword), then both "
+             "rise when one codeword's attention approaches 1. Last iteration's mean / std of "
+             "each factor's attention w'/k over its M codewords:"]
+    markdown = markdown_table(["problem", "iterations", "converged"]
+                              + [f"factor {v}" for v in range(V)], rows,
+                              title="Sparse resonator: attention traces", notes=notes)
+    table = frame[[c for c in frame if c == "trace_problem" or c == "iteration"
+                   or c.startswith(("mean_", "std_", "w_"))]]
+    figure = _plot_attention(frame, V, stem.with_name(stem.name + "-attention.png"))
+    return markdown, write_table(stem, markdown, table.reset_index(drop=True)) + [figure]

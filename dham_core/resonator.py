@@ -16,6 +16,9 @@ The readings chosen where the thesis is ambiguous (cosine vs count attention, th
 patience, |overlap| dense decoding, offset vs matmul bundling) are argued in docs/resonator.md,
 "Readings we chose". Random problems: ``dham_core.resonator_problems``; many configurations
 at once: ``dham_core.resonator_pack``. Timings: ``benchmarks/resonator.py``.
+
+Longer than 500 lines: the shared solve loop and the sparse network's hooks are read together
+(the loop's working set, per-problem ``a``/``max_it`` and recording exist for that network).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class ResonatorResult:
     converged: Tensor  # (B,) bool: reached a fixed point before max_it
     estimates: Tensor  # (B, V, k) offsets (sparse) or (B, V, D) ±1 (dense): final estimates
     history: Tensor | None = None  # (T+1, B, V, ·) estimates after each iteration (record=True only)
+    attention: Tensor | None = None  # (T, B, V, M) w'/k per iteration (record_attention=True); NaN once stopped
 
     def correct(self, true_indices: Tensor) -> Tensor:
         """(B,) bool: every factor decoded correctly."""
@@ -161,6 +165,8 @@ class Resonator:
     def _per_problem_a(self, a, B):  # sparse only
         return None, 0
 
+    _attention_log: list | None = None  # while solve(record_attention=True): the sparse _iterate's overlaps
+
     def _prepare(self, x: Tensor, group: Tensor | None) -> Tensor:
         self._check_x(x)
         B = x.shape[0]
@@ -213,6 +219,7 @@ class Resonator:
         sync_every: int | None = None,
         record: bool = False,
         patience: int | None = None,
+        record_attention: bool = False,
     ) -> ResonatorResult:
         """Factorise a batch ``x`` of problems.
 
@@ -227,7 +234,11 @@ class Resonator:
         is how often converged problems are dropped from the working set (default 1 on CPU,
         16 on CUDA); in between they are frozen by masking. ``record=True`` keeps every
         iteration's estimates in ``result.history`` (for tests; memory grows with T).
+        ``record_attention=True`` (sparse only) keeps each iteration's attention ``w'/k``
+        (thesis Figs 3.2-3.3) in ``result.attention``; off, it costs nothing.
         """
+        if record_attention and not isinstance(self, SparseResonator):
+            raise ValueError("record_attention needs a SparseResonator (the dense one has no attention)")
         group = self._prepare(x, group)
         B = x.shape[0]
         device = x.device
@@ -257,6 +268,8 @@ class Resonator:
         conv = torch.zeros(B, dtype=torch.bool, device=device)
         history = [est.clone()] if record else None
         full = est.clone() if record else None
+        attention = [] if record_attention else None
+        self._attention_log = [] if record_attention else None
 
         ids = torch.arange(B, device=device)  # global (sorted) indices of the working set
         xa, ga, ma, aa, ea = x_s, group_s, maxit_s, a_s, est
@@ -268,6 +281,11 @@ class Resonator:
         t = 0
         while ids.numel():
             new = self._iterate(xa, ea, ga, runs, aa, a_max, generator)
+            if record_attention:  # the overlaps of this iteration's V factors, live problems only
+                att = torch.full((B, self.V, self.M), float("nan"), device=device)
+                att[ids[live]] = torch.stack(self._attention_log, dim=1)[live] / self.k
+                attention.append(att)
+                self._attention_log.clear()
             changed = (new != ea).flatten(1).any(dim=1)
             live_b = live.view(-1, *([1] * (ea.dim() - 1)))
             ea = torch.where(live_b, new, ea)
@@ -293,6 +311,7 @@ class Resonator:
                     if ids.numel():
                         runs = group_runs(ga)
 
+        self._attention_log = None
         indices = self._decode(final_est, group_s)
         inv = torch.argsort(order)
         hist = None
@@ -301,6 +320,7 @@ class Resonator:
         return ResonatorResult(
             indices=indices[inv], iterations=iters[inv], converged=conv[inv],
             estimates=final_est[inv], history=hist,
+            attention=torch.stack(attention)[:, inv] if record_attention else None,
         )
 
 
@@ -484,6 +504,8 @@ class SparseResonator(Resonator):
         for v in range(self.V):
             noisy = torch.remainder(x - (total - est[:, v]), self.L)  # x ⊘ (⊗_{u≠v} â_u)
             w = self.overlaps(noisy, v, group)
+            if self._attention_log is not None:
+                self._attention_log.append(w)
             top_idx, wts = self._attention(w, a_vec, a_max, generator)
             nv = self._bundle(top_idx, wts, v, group, runs, generator)
             if self.update == "sequential":

@@ -32,10 +32,12 @@ from dham_core.resonator_dense import DenseResonator
 from dham_core.resonator_problems import (
     FactorizationProblems, check_problem_sizes, dense_problems, sparse_problems)
 
-__all__ = ["KINDS", "ResonatorCell", "cells_from_config", "evaluate_dense", "evaluate_pack",
+__all__ = ["A_EQUALS_M", "KINDS", "ResonatorCell", "cells_from_config", "evaluate_dense", "evaluate_pack",
            "evaluate_sparse", "expand_pack", "pack_size"]
 
 KINDS = ("sparse", "dense")
+# A pack config's a = "M": keep every codeword, no sparsification (thesis Fig 3.6's a = M line).
+A_EQUALS_M = "M"
 # Fields only the sparse network has; a dense cell leaves them at their defaults.
 SPARSE_ONLY = ("k", "a", "bundling", "weights", "overlap", "similarity", "noise")
 _INT_FIELDS = ("D", "k", "a", "V", "M", "num_problems", "seed", "max_it", "patience")
@@ -135,7 +137,8 @@ def expand_pack(config: Mapping) -> tuple[list[ResonatorCell], int]:
 
     The config's list-valued keys are axes, e.g. ``{"D": 1024, "k": 64, "V": 3, "M": [5, 10,
     22], "a": [2, 5]}`` is 3 x 2 cells (product order, duplicates — a dense cell under several
-    ``a`` — kept once). A sparse combination with ``a > M`` where ``a`` or ``M`` is an axis is
+    ``a`` — kept once). ``a = "M"`` (:data:`A_EQUALS_M`) sets each cell's ``a`` to its ``M``:
+    no sparsification. A sparse combination with ``a > M`` where ``a`` or ``M`` is an axis is
     dropped and counted (``a`` cannot keep more codewords than there are; docs/resonator.md,
     "Readings we chose"); if that drops every combination, the first one's error is raised, and
     a single cell (scalar ``a`` and ``M``) with ``a > M`` is refused like any bad field."""
@@ -144,6 +147,8 @@ def expand_pack(config: Mapping) -> tuple[list[ResonatorCell], int]:
     cells, dropped, first_error = [], 0, None
     for combo in itertools.product(*axes.values()):
         cell = {**config, **dict(zip(axes, combo))}
+        if cell.get("a") == A_EQUALS_M:
+            cell["a"] = cell.get("M")
         a, m = cell.get("a"), cell.get("M")
         if (crossed and cell.get("kind", "sparse") == "sparse" and is_int(a) and is_int(m)
                 and a > m >= 1):

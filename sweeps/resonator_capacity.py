@@ -3,6 +3,7 @@
     python sweeps/resonator_capacity.py --preset smoke      # minutes on a CPU
     python sweeps/resonator_capacity.py --preset fig3.4     # k grid at D = 1024, M^V 1e2..1e9 (GPU)
     python sweeps/resonator_capacity.py --preset claims     # the thesis's D = 1280 statements
+    python sweeps/resonator_capacity.py --preset fig3.2     # attention traces (Figs 3.2-3.3)
     python sweeps/resonator_capacity.py --preset pareto --search tpe --num-samples 40 \\
         --set M=100                                          # (k, a) Pareto front at one size
 
@@ -16,9 +17,9 @@ from optuna.distributions import (
     CategoricalDistribution, FloatDistribution, IntDistribution)
 
 from dham_core.published import RESONATOR_M_V2, RESONATOR_M_V3
-from dham_core.resonator_pack import pack_size
+from dham_core.resonator_pack import A_EQUALS_M
 from sweeps.runner import Preset, Sweep, main
-from trainables.resonator import train_resonator_pack, validate
+from trainables.resonator import TRACE_KEY, train_resonator_pack, trial_pack_size, validate
 
 # M per factor so that M^V spans 1e2 .. 1e9 (V = 3 and V = 2): the thesis's x-axis.
 M_V3, M_V2 = list(RESONATOR_M_V3), list(RESONATOR_M_V2)
@@ -26,6 +27,7 @@ A_GRID = [1, 2, 3, 5, 8, 13, 21]
 # The sweep's space crosses k with D (k must divide D) and a with small M, so a TPE search needs
 # a preset with its own space (pareto); the others are grid-only. Cells with a > M are dropped
 # from a pack (dham_core.resonator_pack.expand_pack; docs/resonator.md, "Readings we chose").
+# a = "M" is Fig 3.6's "no sparsification" line: each cell keeps all M codewords.
 GRID = ("grid",)
 
 SWEEP = Sweep(
@@ -55,8 +57,14 @@ SWEEP = Sweep(
                          grid={"D": [2048], "k": [32, 64, 128, 256]}, searches=GRID,
                          description="Fig 3.5, k grid at D = 2048 up to M^V = 1e9: GPU"),
         "fig3.6": Preset({"V": 3, "M": M_V3, "num_problems": 256, "k": 64},
-                         grid={"D": [1024], "a": A_GRID}, searches=GRID,
-                         description="Fig 3.6, a grid at D = 1024, k = 64: GPU"),
+                         grid={"D": [1024], "a": A_GRID + [A_EQUALS_M]}, searches=GRID,
+                         space={"a": CategoricalDistribution(A_GRID + [A_EQUALS_M])},
+                         description="Fig 3.6, a grid at D = 1024, k = 64, and a = M (no "
+                                     "sparsification): GPU"),
+        "fig3.2": Preset({"D": 1280, "k": 40, "a": 5, "V": 3, "M": 10, "num_problems": 256,
+                          "max_it": 300, TRACE_KEY: True}, grid={}, searches=GRID,
+                         description="Figs 3.2-3.3: attention traces of one decoded and one "
+                                     "undecoded problem (V = 3, M = 10): seconds"),
         "v2": Preset({"M": M_V2, "a": [3, 5, 8], "num_problems": 256},
                      grid={"D": [1024, 2048], "k": [32, 64], "V": [2]}, searches=GRID,
                      description="V = 2, M^V up to 1e9: GPU"),
@@ -79,7 +87,7 @@ SWEEP = Sweep(
                          description="TPE over (k, a, noise) at one D, V, M"),
     },
     metric=["accuracy", "iters_mean"], mode=["max", "min"], max_t_key=None,
-    validate=validate, pack=pack_size,
+    validate=validate, pack=trial_pack_size,
 )
 
 if __name__ == "__main__":

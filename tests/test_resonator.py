@@ -455,22 +455,6 @@ def test_shared_vs_per_problem_codebooks():
     assert r["accuracy"] == 1.0
 
 
-def test_benchmark_quick_runs():
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "resonator.py"), "--quick"],
-        capture_output=True, text=True, timeout=300, cwd=root, check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "identical next state: True" in out.stdout
-    assert "same result up to sign(0): True" in out.stdout
-    assert "time to solution" in out.stdout
-
-
 def test_numpy_integers_from_a_search_space_are_accepted():
     r = evaluate_sparse(np.int64(512), np.int64(64), np.int64(4), np.int64(3), np.int64(8),
                         num_problems=np.int64(8), seed=np.int64(0), max_it=np.int64(100))
@@ -595,3 +579,66 @@ def test_sparse_resonator_agrees_statistically_with_an_independent_numpy_resonat
     q1, q2 = ours["converged_frac"], (iters < max_it).mean()
     pooled = (q1 + q2) / 2
     assert abs(q1 - q2) <= 4 * np.sqrt(max(pooled * (1 - pooled), 1 / n) * 2 / n), (q1, q2)
+
+
+# --------------------------------------------------------------------------------------------
+# Attention traces (thesis Figs 3.2-3.3), a = M (Fig 3.6), the all-dense network (benchmark)
+# --------------------------------------------------------------------------------------------
+
+
+def test_recorded_attention_is_the_overlap_of_the_unbound_estimate():
+    from dham_core.resonator_trace import attention_trace_rows
+
+    p = sparse_problems(512, 32, 3, 10, 16, generator=gen(0))
+    net = SparseResonator(p.codebooks, 512, 4, max_it=50)
+    off = net.solve(p.x, generator=gen(1))
+    on = net.solve(p.x, generator=gen(1), record_attention=True)
+    assert off.attention is None and torch.equal(off.indices, on.indices)  # no effect on the run
+    T = int(on.iterations.max())
+    assert on.attention.shape == (T, 16, 3, 10)
+    # iteration 0, factor 0: the overlap (count of equal offsets, a loop) of x unbound by the
+    # other factors' initial estimates, divided by k
+    est = net.initial_estimates(16, generator=gen(1))
+    L = 16
+    for b in range(3):
+        noisy = [(int(p.x[b, j]) - int(est[b, 1, j]) - int(est[b, 2, j])) % L for j in range(32)]
+        counts = [sum(noisy[j] == int(p.codebooks[0, 0, m, j]) for j in range(32)) for m in range(10)]
+        assert on.attention[0, b, 0].tolist() == pytest.approx([c / 32 for c in counts])
+    for b in range(16):  # recorded while running, NaN after the problem stopped
+        it = int(on.iterations[b])
+        assert not on.attention[:it, b].isnan().any() and on.attention[it:, b].isnan().all()
+    with pytest.raises(ValueError, match="record_attention needs a SparseResonator"):
+        d = dense_problems(64, 3, 5, 2, generator=gen(0))
+        DenseResonator(d.codebooks).solve(d.x, record_attention=True)
+    rows = attention_trace_rows(ResonatorCell(D=512, k=32, a=4, V=3, M=10, num_problems=16,
+                                              max_it=50))
+    decoded = [r for r in rows if r["trace_problem"] == 0]
+    assert decoded and [r["iteration"] for r in decoded] == list(range(decoded[0]["iterations"]))
+    last = decoded[-1]  # a decoded problem ends with one attention entry per factor at 1
+    assert all(max(last[f"w_{v}_{m}"] for m in range(10)) == 1.0 for v in range(3))
+
+
+def test_a_equal_to_M_keeps_every_codeword():
+    cells = cells_from_config({"D": 1024, "k": 64, "V": 3, "M": [5, 10, 22], "a": "M"})
+    assert [(c.M, c.a) for c in cells] == [(5, 5), (10, 10), (22, 22)]
+
+
+def test_all_dense_network_computes_the_same_dynamics():
+    from dham_core.resonator_dense_sbc import DenseSBCResonator, dense_bind, dense_unbind
+
+    L = 16
+    a, b = torch.randint(0, L, (2, 50, 8), generator=gen(0))
+    # dense binding = circular convolution per segment; oracle: the offsets' sum mod L
+    assert torch.equal(dense_bind(sbc.to_dense(a, L), sbc.to_dense(b, L), L),
+                       sbc.to_dense((a + b) % L, L))
+    assert torch.equal(dense_unbind(sbc.to_dense(a, L), sbc.to_dense(b, L), L),
+                       sbc.to_dense((a - b) % L, L))
+    p = sparse_problems(512, 32, 3, 10, 32, generator=gen(2))
+    ours = SparseResonator(p.codebooks, 512, 4)
+    dense = DenseSBCResonator(p.codebooks, 512, 4)
+    r1 = ours.solve(p.x, generator=gen(3))
+    r2 = dense.solve(sbc.to_dense(p.x, L), generator=gen(3))
+    assert r2.accuracy(p.indices) >= 0.9  # it decodes the problems ...
+    assert torch.equal(r1.indices, r2.indices)  # ... the same ones, the same way
+    assert torch.equal(r1.iterations, r2.iterations)
+    assert torch.equal(sbc.to_dense(r1.estimates, L), r2.estimates)

@@ -65,3 +65,21 @@ def test_vs_dense_smoke_sweep(sweep_env):
                        "M=[5,10]", "--set", "num_problems=32"], sweep_env)
     assert "2 trials finished, 0 failed" in proc.stdout
     assert "| M^V | dense/sparse iterations |" in proc.stdout
+
+
+def test_attention_report_draws_both_traces(tmp_path):
+    # the report of the fig3.2 preset, from the rows its trainable logs (one per iteration)
+    import pandas as pd
+
+    from analysis.resonator import attention_report
+    from dham_core.resonator_pack import ResonatorCell
+    from dham_core.resonator_trace import attention_trace_rows
+
+    rows = attention_trace_rows(ResonatorCell(D=1280, k=40, a=5, V=3, M=10, num_problems=64,
+                                              max_it=60, seed=1))
+    frame = pd.DataFrame(rows)
+    assert set(frame["trace_problem"]) == {0, 1}  # this seed has a problem it does not decode
+    markdown, files = attention_report(frame, tmp_path / "trace")
+    assert "| decoded |" in markdown and "| undecoded |" in markdown
+    assert sorted(f.suffix for f in files) == [".md", ".parquet", ".png"]
+    assert all(f.exists() for f in files)
