@@ -24,9 +24,7 @@ import pandas as pd
 from analysis.render import MISSING, finished, markdown_table, mean_ci, number, pyplot, save_figure, write_table
 from dham_core import published
 from tracking import store
-
-CHECKPOINT_ARTIFACT = "checkpoint/state.pt"
-"""Where a trial's final checkpoint sits among its MLflow artifacts (``Sweep.log_checkpoint``)."""
+from tracking.checkpoints import CHECKPOINT_ARTIFACT, CHECKPOINT_DIR
 MEMORY_IMAGE_POWERS = (2, 3, 20, 30)
 
 
@@ -162,7 +160,7 @@ def checkpoint_memories(mlflow_client, run_id: str):
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep the printed report clean
     try:
-        names = {a.path for a in mlflow_client.list_artifacts(run_id, "checkpoint")}
+        names = {a.path for a in mlflow_client.list_artifacts(run_id, CHECKPOINT_DIR)}
     except Exception:  # noqa: BLE001 - an unreachable artifact store is "no memories"
         return None
     if CHECKPOINT_ARTIFACT not in names:

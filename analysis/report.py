@@ -22,7 +22,12 @@ from typing import Callable
 
 from tracking import store
 from analysis import (clique, decisivenets, hopfield, hopfield_adversarial, hopfield_capacity,
-                      platform, resonator)
+                      platform, resonator, resonator_segments)
+from analysis import wins
+from analysis import robustness
+from analysis import fewshot
+from analysis import dham_pareto
+from analysis import resonator_head
 from analysis.render import write_table
 
 
@@ -39,13 +44,19 @@ def trials_report(client, parent, stem: Path) -> tuple[str, list[Path]]:
 REPORTS: dict[str, Callable] = {
     **{table_id: partial(decisivenets.report_table, spec)
        for table_id, spec in decisivenets.TABLES.items()},
+    "decisivenets.pareto": dham_pareto.report_pareto,
     "platform.scaling": platform.scaling_report,
     "resonator.capacity": resonator.capacity_report,
     "resonator.vs_dense": resonator.vs_dense_report,
+    "resonator.head": resonator_head.report_head,
+    "resonator.segments": resonator_segments.report_segments,
     "krotov.mnist_power": hopfield.report_power,
     "krotov.capacity": hopfield_capacity.report_capacity,
     "krotov.adversarial": hopfield_adversarial.report_adversarial,
     "gripon.clique_capacity": clique.report_clique,
+    "decisivenets.wins": wins.report_wins,
+    "decisivenets.table5": robustness.report_robustness,
+    "decisivenets.table4": fewshot.report_fewshot,
     "trials": trials_report,
 }
 

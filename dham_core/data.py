@@ -27,6 +27,9 @@ The offline sets are returned as in-memory ``TensorDataset``s (fast to batch).
 Fashion-MNIST, or torchvision's full ``"mnist"``) as flat ``(B, 784)`` tensors in [−1, 1] for
 the dense associative memory (docs/krotov_hopfield.md, "Classifier and training recipe").
 
+:func:`raw_test_set` gives ``load_dataset``'s test split as [0, 1] pixels plus its normalisation, so
+that a corruption (``dham_core.corruption``) can be applied before normalising.
+
 :func:`default_root` says where a dataset is read from when no root is given (the sweep runner
 makes a relative one absolute before launch, since Ray runs each trial in its own folder).
 """
@@ -103,32 +106,50 @@ def _normalise(images: torch.Tensor, stats) -> torch.Tensor:
     return (images - mean) / std
 
 
-def _check_val_size(val_size: int, train_total: int) -> None:
-    if not is_int(val_size) or not 1 <= val_size < train_total:
-        raise ValueError(f"val_size must be an integer in [1, {train_total - 1}] (got val_size={val_size!r})")
+def _check_val_size(val_size: int, train_total: int, low: int = 0) -> None:
+    """``low`` = 0: no validation split (train on every training image) is allowed."""
+    if not is_int(val_size) or not low <= val_size < train_total:
+        raise ValueError(f"val_size must be an integer in [{low}, {train_total - 1}] (got val_size={val_size!r})")
 
 
-def _cifar(name: str, root, download: bool, seed: int, val_size: int):
-    from torchvision import datasets, transforms
+def cifar_transforms(name: str):
+    """``(train_tf, test_tf)`` for CIFAR ``name``: the paper's augmentation (random 32×32 crop
+    with 4-pixel zero padding, horizontal flip) then normalisation; the test transform only
+    normalises."""
+    from torchvision import transforms
 
-    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    root = Path(root if root is not None else default_root(name))
     normalise = transforms.Normalize(*CIFAR_STATS[name])
     train_tf = transforms.Compose(
         [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(), normalise]
     )
-    test_tf = transforms.Compose([transforms.ToTensor(), normalise])
+    return train_tf, transforms.Compose([transforms.ToTensor(), normalise])
+
+
+def cifar_reader(name: str, root=None, download: bool = False, train: bool = True, transform=None,
+                 target_transform=None):
+    """torchvision's CIFAR-10/100 reader for one split (``root`` as in :func:`load_dataset`;
+    ``download=True`` fetches the files once per root); ``FileNotFoundError`` naming the folder
+    when the files are missing."""
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    root = Path(root if root is not None else default_root(name))
     try:
         if download:
             download_once(root, lambda: cls(root, train=True, download=True))
-        train_full = cls(root, train=True, transform=train_tf)
+        return cls(root, train=train, transform=transform, target_transform=target_transform)
     except RuntimeError as err:
         raise FileNotFoundError(
             f"{name} not found under {root} ({err}); pass download=True (needs network) or a "
             f"root holding {cls.base_folder}/"
         ) from err
-    val_full = cls(root, train=True, transform=test_tf)
-    test_ds = cls(root, train=False, transform=test_tf)
+
+
+def _cifar(name: str, root, download: bool, seed: int, val_size: int):
+    train_tf, test_tf = cifar_transforms(name)
+    train_full = cifar_reader(name, root, download, True, train_tf)
+    val_full = cifar_reader(name, root, False, True, test_tf)
+    test_ds = cifar_reader(name, root, False, False, test_tf)
     _check_val_size(val_size, len(train_full))
     train_idx, val_idx = _split_indices(len(train_full), (len(train_full) - val_size, val_size), seed)
     return Subset(train_full, train_idx.tolist()), Subset(val_full, val_idx.tolist()), test_ds
@@ -154,10 +175,13 @@ def _mnist_offline_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     return _normalise(images, MNIST_STATS), labels
 
 
-def _mnist_offline(seed: int):
+def _mnist_offline(seed: int, val_size: int):
+    """3,500 / 500 / 1,000; ``val_size`` = 0 trains on the 3,500 + 500 (validation empty)."""
     images, labels = _mnist_offline_tensors()  # indexing below copies: the cache stays intact
-    pieces = _split_indices(len(labels), MNIST_OFFLINE_SPLIT, seed)
-    return tuple(TensorDataset(images[idx], labels[idx]) for idx in pieces)
+    train, val, test = _split_indices(len(labels), MNIST_OFFLINE_SPLIT, seed)
+    if val_size == 0:
+        train, val = torch.cat([train, val]), val[:0]
+    return tuple(TensorDataset(images[idx], labels[idx]) for idx in (train, val, test))
 
 
 def _fashion_raw_root(source: Path) -> Path:
@@ -221,16 +245,68 @@ def load_dataset(
 
     ``seed`` fixes the train/validation split; ``val_size`` is the number of training images
     held out for validation (CIFAR and Fashion-MNIST; mnist_offline uses 3,500/500/1,000).
+    ``val_size=0`` holds nothing out: training uses every training image (the paper's
+    protocol, all 50,000 CIFAR images; mnist_offline: 4,000) and ``val_ds`` is empty.
     """
     if name not in DATASETS:
         raise ValueError(f"dataset name must be one of {tuple(DATASETS)} (got name={name!r})")
     if name in CIFAR_STATS:
         splits = _cifar(name, root, download, seed, val_size)
     elif name == "mnist_offline":
-        splits = _mnist_offline(seed)
+        splits = _mnist_offline(seed, val_size)
     else:
         splits = _fashion_mnist(root, seed, val_size)
     return (*splits, *DATASETS[name])
+
+
+class RawTest(NamedTuple):
+    """A test split before normalisation (corruptions apply here, docs/decisivenets.md, "Table 5")."""
+
+    images: torch.Tensor
+    """(N, C, H, W) float32 pixels in [0, 1]."""
+    labels: torch.Tensor
+    """(N,) int64 labels."""
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    """Per-channel normalisation ``load_dataset`` applies: ``(x − mean) / std``."""
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` in [0, 1] normalised as ``load_dataset``'s test set is."""
+        return _normalise(images, (self.mean, self.std))
+
+
+def raw_test_set(name: str, root: str | os.PathLike | None = None, download: bool = False,
+                 seed: int = 0) -> RawTest:
+    """The test split of ``name`` that :func:`load_dataset` (same ``root``, ``seed``) returns, as
+    [0, 1] pixels plus its normalisation: ``raw.normalise(raw.images)`` is that test set.
+    For mnist_offline ``seed`` picks the split, so give the seed the model was trained with."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset name must be one of {tuple(DATASETS)} (got name={name!r})")
+    if name in CIFAR_STATS:
+        from torchvision import datasets
+
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        folder = Path(root if root is not None else default_root(name))
+        try:
+            if download:
+                download_once(folder, lambda: cls(folder, train=True, download=True))
+            ds = cls(folder, train=False)
+        except RuntimeError as err:
+            raise FileNotFoundError(f"{name} not found under {folder} ({err}); pass download=True "
+                                    f"(needs network) or a root holding {cls.base_folder}/") from err
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0
+        labels, stats = torch.as_tensor(ds.targets, dtype=torch.int64), CIFAR_STATS[name]
+    elif name == "mnist_offline":
+        features, all_labels = _mnist_offline_raw()
+        test_idx = _split_indices(len(all_labels), MNIST_OFFLINE_SPLIT, seed)[2]
+        images, labels, stats = features[test_idx].view(-1, 1, 28, 28) / 255.0, all_labels[test_idx], MNIST_STATS
+    else:
+        from torchvision.datasets import FashionMNIST
+
+        ds = FashionMNIST(_fashion_raw_root(Path(root if root is not None else default_root(name))), train=False)
+        images, labels = ds.data.unsqueeze(1).float() / 255.0, ds.targets.to(torch.int64)
+        stats = FASHION_MNIST_STATS
+    return RawTest(images.contiguous(), labels, *stats)
 
 
 # ----------------------------------------------------------------------------------------
@@ -302,7 +378,7 @@ def load_flat(name: str = "mnist_offline", root: str | os.PathLike | None = None
         (train_x, train_y), (test_x, test_y) = (
             (ds.data.reshape(len(ds.data), -1).float(), ds.targets.to(torch.int64)) for ds in parts)
         if split == "val":
-            _check_val_size(val_size, len(train_y))
+            _check_val_size(val_size, len(train_y), low=1)
             keep, held = _split_indices(len(train_y), (len(train_y) - val_size, val_size), seed)
             train_x, train_y, test_x, test_y = train_x[keep], train_y[keep], train_x[held], train_y[held]
     return FlatSplits(train_x / 127.5 - 1, train_y, test_x / 127.5 - 1, test_y)

@@ -19,9 +19,11 @@ Use :func:`build_model` as the entry point.
 """
 from __future__ import annotations
 
-from functools import partial
+import math
+from functools import lru_cache, partial
 from typing import Callable, Sequence
 
+import torch
 from torch import nn
 
 from .activation import WTA_MODES, DHAMActivation
@@ -43,6 +45,16 @@ DEFAULT_BLOCKS = {
 def relu_factory(num_channels: int) -> nn.Module:
     """The baseline activation (a plain ReLU), as a factory."""
     return nn.ReLU(inplace=True)
+
+
+def per_stage(act: ActFactory | Sequence[ActFactory], stages: int) -> list[ActFactory]:
+    """One activation factory per stage: ``act`` repeated, or the ``stages`` factories given."""
+    if callable(act):
+        return [act] * stages
+    acts = list(act)
+    if len(acts) != stages:
+        raise ValueError(f"act must be one factory or {stages} (one per stage) (got {len(acts)})")
+    return acts
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
@@ -93,7 +105,10 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """CIFAR ResNet: 3×3 stem, 4 stages of ``blocks[i]`` blocks at widths w, 2w, 4w, 8w."""
+    """CIFAR ResNet: 3×3 stem, 4 stages of ``blocks[i]`` blocks at widths w, 2w, 4w, 8w.
+
+    ``act`` is one factory for every stage or one per stage (:func:`per_stage`); with
+    ``placement="everywhere"`` the stem's activation is the first stage's."""
 
     def __init__(
         self,
@@ -102,7 +117,7 @@ class ResNet(nn.Module):
         num_classes: int,
         in_channels: int = 3,
         width: int = 64,
-        act: ActFactory = relu_factory,
+        act: ActFactory | Sequence[ActFactory] = relu_factory,
         placement: str = "inside",
     ):
         super().__init__()
@@ -110,14 +125,16 @@ class ResNet(nn.Module):
             raise ValueError(f"placement must be one of {PLACEMENTS} (got placement={placement!r})")
         if len(blocks) != 4:
             raise ValueError(f"blocks must give 4 per-stage block counts for a ResNet (got blocks={tuple(blocks)})")
-        out_act = act if placement == "everywhere" else relu_factory
+        acts = per_stage(act, len(blocks))
+        out_acts = acts if placement == "everywhere" else [relu_factory] * len(blocks)
         self.conv1, self.bn1 = _conv_bn(in_channels, width, 3)
-        self.act1 = out_act(width)
+        self.act1 = out_acts[0](width)
         stages, cin = [], width
         for i, count in enumerate(blocks):
             planes, layers = width * 2**i, []
             for j in range(count):
-                layers.append(block(cin, planes, 2 if (i > 0 and j == 0) else 1, act, out_act))
+                stride = 2 if (i > 0 and j == 0) else 1
+                layers.append(block(cin, planes, stride, acts[i], out_acts[i]))
                 cin = planes * block.expansion
             stages.append(nn.Sequential(*layers))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
@@ -163,6 +180,8 @@ class MobileNetV2(nn.Module):
     ``width / 64``, so the default 64 is the standard network (32-channel stem);
     the inverted-residual blocks have no output activation, so ``placement`` only decides
     whether the stem and the final 1×1 conv use the factory's activation or a plain ReLU.
+    With one factory per stage (``act`` a sequence, :func:`per_stage`), the stem counts as
+    the first stage and the final 1×1 conv as the last.
     """
 
     # (expansion, out_channels at width 32, stride of the stage's first block)
@@ -174,7 +193,7 @@ class MobileNetV2(nn.Module):
         in_channels: int = 3,
         width: int = 64,
         blocks: Sequence[int] = DEFAULT_BLOCKS["mobilenetv2"],
-        act: ActFactory = relu_factory,
+        act: ActFactory | Sequence[ActFactory] = relu_factory,
         placement: str = "inside",
     ):
         super().__init__()
@@ -186,27 +205,32 @@ class MobileNetV2(nn.Module):
                 f"(got blocks={tuple(blocks)})"
             )
         scale = width / 64
-        out_act = act if placement == "everywhere" else relu_factory
+        acts = per_stage(act, len(blocks))
+        out_acts = acts if placement == "everywhere" else [relu_factory] * len(blocks)
         cin = max(1, round(32 * scale))
         self.conv1, self.bn1 = _conv_bn(in_channels, cin, 3)
-        self.act1 = out_act(cin)
+        self.act1 = out_acts[0](cin)
         layers = []
-        for (expansion, cout, stride), count in zip(self.STAGES, blocks):
+        for i, ((expansion, cout, stride), count) in enumerate(zip(self.STAGES, blocks)):
             cout = max(1, round(cout * scale))
             for j in range(count):
-                layers.append(InvertedResidual(cin, cout, expansion, stride if j == 0 else 1, act))
+                layers.append(InvertedResidual(cin, cout, expansion, stride if j == 0 else 1, acts[i]))
                 cin = cout
         self.layers = nn.Sequential(*layers)
         last = max(1, round(1280 * scale))
         self.conv2, self.bn2 = _conv_bn(cin, last, 1)
-        self.act2 = out_act(last)
+        self.act2 = out_acts[-1](last)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(last, num_classes)
 
-    def features(self, x):
+    def feature_map(self, x):
+        """The last feature map before pooling, ``(B, 1280·width/64, H, W)`` (the resonator
+        head's input, docs/resonator.md, "The classifier head")."""
         x = self.act1(self.bn1(self.conv1(x)))
-        x = self.act2(self.bn2(self.conv2(self.layers(x))))
-        return self.pool(x).flatten(1)
+        return self.act2(self.bn2(self.conv2(self.layers(x))))
+
+    def features(self, x):
+        return self.pool(self.feature_map(x)).flatten(1)
 
     def forward(self, x):
         return self.fc(self.features(x))
@@ -225,6 +249,54 @@ def _make_dham(num_channels: int, *, ell, groups, wta, temperature) -> nn.Module
     return DHAMActivation(ell, groups=groups, num_channels=num_channels, temperature=temperature, wta=wta)
 
 
+def stage_channels(arch: str, in_channels: int = 3, width: int = 64,
+                   blocks: Sequence[int] | None = None, placement: str = "inside"
+                   ) -> tuple[tuple[int, ...], ...]:
+    """Per stage, the channel counts of its DHAM layers (those a non-baseline activation
+    replaces under ``placement``), in network order; built on the meta device."""
+    blocks = tuple(DEFAULT_BLOCKS[arch] if blocks is None else blocks)
+    seen: list[list[int]] = [[] for _ in blocks]
+
+    def recorder(stage: int) -> ActFactory:
+        return lambda num_channels: (seen[stage].append(num_channels), nn.Identity())[1]
+
+    acts = [recorder(i) for i in range(len(blocks))]
+    with torch.device("meta"):
+        if arch == "mobilenetv2":
+            MobileNetV2(1, in_channels, width, blocks, acts, placement)
+        else:
+            block = BasicBlock if arch == "resnet18" else Bottleneck
+            ResNet(block, blocks, 1, in_channels, width, acts, placement)
+    return tuple(map(tuple, seen))
+
+
+def allowed_stage_ells(arch: str, in_channels: int = 3, width: int = 64,
+                       blocks: Sequence[int] | None = None, placement: str = "inside"
+                       ) -> tuple[tuple[int, ...], ...]:
+    """Per stage, the group sizes ell that divide every DHAM layer of the stage (the
+    divisors of the gcd of their channel counts). Cached: a TPE plan validates thousands of
+    combinations of one network."""
+    return _allowed_stage_ells(arch, in_channels, width, None if blocks is None else tuple(blocks), placement)
+
+
+@lru_cache(maxsize=64)
+def _allowed_stage_ells(arch, in_channels, width, blocks, placement):
+    gcds = [math.gcd(*channels) for channels in stage_channels(arch, in_channels, width, blocks, placement)]
+    return tuple(tuple(d for d in range(1, g + 1) if g % d == 0) for g in gcds)
+
+
+def check_stage_ell(stage_ell, allowed: tuple[tuple[int, ...], ...], arch: str) -> tuple[int, ...]:
+    """``stage_ell`` as a tuple, or ``ValueError`` naming the field and each stage's allowed values."""
+    ok = (isinstance(stage_ell, (list, tuple)) and len(stage_ell) == len(allowed)
+          and all(is_int(e) and e in values for e, values in zip(stage_ell, allowed)))
+    if not ok:
+        stages = "; ".join(f"stage {i + 1}: {', '.join(map(str, v))}" for i, v in enumerate(allowed))
+        raise ValueError(f"stage_ell must be {len(allowed)} group sizes for {arch}, one per stage, "
+                         f"each dividing its stage's DHAM channels ({stages}) "
+                         f"(got stage_ell={stage_ell!r})")
+    return tuple(int(e) for e in stage_ell)
+
+
 def build_model(
     arch: str,
     num_classes: int,
@@ -235,14 +307,16 @@ def build_model(
     groups: int | None = None,
     placement: str = "inside",
     wta: str = "keep",
+    stage_ell: Sequence[int] | None = None,
 ) -> nn.Module:
-    """Build ``arch`` with DHAM activations of group size ``ell`` (or ``groups`` per layer).
+    """Build ``arch`` with DHAM activations of group size ``ell`` (or ``groups`` per layer, or
+    ``stage_ell``: one group size per stage of ``blocks``, 1 = plain ReLUs in that stage).
 
     ``width`` is the base width (64: the paper's ResNets and the standard MobileNet-V2,
     whose channel counts all scale with ``width / 64``). ``blocks`` gives
     per-stage block counts (default: the standard depth, see ``DEFAULT_BLOCKS``). ``ell=1``
     with ``groups=None`` is the plain ReLU baseline. Raises ``ValueError`` if ``ell`` (or
-    ``groups``) does not divide a DHAM layer's channel count.
+    ``groups``, or a stage's ``stage_ell``) does not divide a DHAM layer's channel count.
     """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS} (got arch={arch!r})")
@@ -260,6 +334,13 @@ def build_model(
     if groups is not None and ell != 1:
         raise ValueError(f"give either ell or groups, not both (got ell={ell!r}, groups={groups!r})")
     act = relu_factory if (groups is None and ell == 1) else dham_factory(ell, groups, wta)
+    if stage_ell is not None:
+        if groups is not None or ell != 1:
+            raise ValueError(f"give one of ell, groups or stage_ell (got ell={ell!r}, groups={groups!r}, "
+                             f"stage_ell={stage_ell!r})")
+        allowed = allowed_stage_ells(arch, in_channels, width, blocks, placement)
+        act = [relu_factory if e == 1 else dham_factory(e, None, wta)
+               for e in check_stage_ell(stage_ell, allowed, arch)]
     if arch == "mobilenetv2":
         return MobileNetV2(num_classes, in_channels, width, blocks, act, placement)
     block = BasicBlock if arch == "resnet18" else Bottleneck

@@ -8,9 +8,12 @@ linear layers):
 
 * **analytic** — a layer whose input comes straight out of a :class:`DHAMActivation`
   (σ_t / WTA) costs ``MACs / ell`` (only one channel in each group of ``ell`` is non-zero
-  at a location under WTA; with ``groups=c`` the divisor is that layer's ``ell = C / c``);
-  every other layer costs its full MACs (eq. 6). For the CIFAR ResNet-50 on CIFAR-100 this
-  equals Table 1's "R50 mults" column exactly for ℓ = 1, 2, …, 64 (tests/test_models_mults.py).
+  at a location under WTA; with ``groups=c`` the divisor is that layer's ``ell = C / c``,
+  with a per-stage ``stage_ell`` the ell of the stage the activation sits in);
+  every other layer costs its full MACs (eq. 6). The divisor is read off each activation
+  module that feeds the layer, so one count covers every way of choosing ell. For the
+  CIFAR ResNet-50 on CIFAR-100 this equals Table 1's "R50 mults" column exactly for
+  ℓ = 1, 2, …, 64 (tests/test_models_mults.py).
 * **measured** — the MACs whose input value is actually non-zero on a given batch, in
   eval (WTA) mode, via forward hooks (eq. 7). It is at most the analytic count: under WTA
   at most ``C / ell`` inputs are non-zero per location, ReLU zeros are skipped too, and the
@@ -141,6 +144,14 @@ def analytic_mults(
     return sum(c.analytic for c in layer_counts(model, inputs, include_linear, measure=False))
 
 
+def model_mults(input_shape: tuple[int, int, int], include_linear: bool = False, **build) -> int | float:
+    """Analytic multiplications per image of ``build_model(**build)`` for inputs of shape
+    ``(C, H, W)``, built on the meta device (no memory, no weight initialisation)."""
+    with torch.device("meta"):
+        model = build_model(**build)
+    return analytic_mults(model, input_shape, include_linear)
+
+
 def count_mults(model: nn.Module, inputs: torch.Tensor, include_linear: bool = False) -> dict:
     """Both counts in one forward pass: ``{"analytic": ..., "measured": ..., "layers": [...]}``."""
     layers = layer_counts(model, inputs, include_linear, measure=True)
@@ -161,6 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--blocks", type=int, nargs="+", default=None)
     parser.add_argument("--ell", type=int, default=1)
     parser.add_argument("--groups", type=int, default=None)
+    parser.add_argument("--stage-ell", type=int, nargs="+", default=None,
+                        help="one group size per stage (4 for a ResNet, 7 for MobileNet-V2)")
     parser.add_argument("--placement", default="inside", choices=PLACEMENTS)
     parser.add_argument("--wta", default="keep", choices=WTA_MODES)
     parser.add_argument("--include-linear", action="store_true")
@@ -176,6 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_model(
         args.arch, args.num_classes, args.in_channels, args.width,
         None if args.blocks is None else tuple(args.blocks), args.ell, args.groups, args.placement, args.wta,
+        None if args.stage_ell is None else tuple(args.stage_ell),
     )
     if args.checkpoint:
         model.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True))
@@ -193,10 +207,11 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {c.name:32s} {c.kind:6s} ell={c.ell:<3d} macs={c.macs:>13,d} "
                   f"analytic={c.analytic:>15,.0f} measured={c.measured:>15,.0f}")
     print(f"{args.arch}, {args.num_classes} classes, ell={args.ell}, groups={args.groups}, "
-          f"placement={args.placement}; multiplications per image ({layers}):")
+          f"stage_ell={args.stage_ell}, placement={args.placement}; multiplications per image ({layers}):")
     print(f"  analytic: {result['analytic']:,.0f}")
     print(f"  measured: {result['measured']:,.0f}   (on {source}, eval/WTA mode)")
-    standard = args.width == 64 and args.blocks is None and args.groups is None and args.image_size == 32
+    standard = (args.width == 64 and args.blocks is None and args.groups is None and args.stage_ell is None
+                and args.image_size == 32)
     if standard and not args.include_linear and args.placement == "inside" and args.in_channels == 3:
         if args.arch == "resnet18":
             print(f"  paper Table 1 R18 figure: {paper_resnet18_mults(args.ell):,.0f} "

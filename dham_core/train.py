@@ -6,7 +6,10 @@ learning rate divided by 10 at 1/3 and 2/3 of training (``MultiStepLR`` stepped 
 optimisation step, milestones in steps: for the paper's 300 epochs these fall exactly on
 epochs 100 and 200), the temperature schedule ``t_init → t_final`` (eq. 5 there) stepped
 once per optimisation step, evaluation with the hard WTA (``model.eval()``, eq. 4 there). On
-CUDA: bf16 autocast (``amp``) and channels_last.
+CUDA: bf16 autocast (``amp``) and channels_last. ``schedule="cosine"`` with ``nesterov=True``
+gives the resonator-head recipe instead (docs/resonator.md, "Training recipe of the head"); a
+subclass changes the network, loss, decoding and final metrics through :meth:`Trainer.build_model`,
+:meth:`Trainer.loss`, :meth:`Trainer.predict` and :meth:`Trainer.final_metrics`.
 
     trainer = Trainer(DHAMConfig(dataset="mnist_offline", arch="resnet18", width=8, ell=2, epochs=3))
     trainer.fit(lambda metrics, trainer: print(metrics))
@@ -34,12 +37,13 @@ from .activation import WTA_MODES, TemperatureSchedule, dham_modules
 from .checks import is_int, is_number, refuse
 from .data import DATASETS, load_dataset
 from .devices import resolve_device
-from .models import ARCHS, DEFAULT_BLOCKS, PLACEMENTS, build_model
+from .models import ARCHS, DEFAULT_BLOCKS, PLACEMENTS, allowed_stage_ells, build_model, check_stage_ell
 from .mults import count_mults
 
 # On CUDA the loss is checked for NaN/inf every this many steps (each check synchronises).
 _CUDA_NAN_CHECK_INTERVAL = 20
 _MULTS_BATCH = 256  # test images used for the measured multiplication count
+SCHEDULES = ("step", "cosine")
 
 
 @dataclass
@@ -62,6 +66,9 @@ class DHAMConfig:
     """Channels per DHAM group; 1 = the ReLU baseline. Exclusive with ``groups``."""
     groups: int | None = None
     """Number of groups c per layer instead of ell (Table 2); None = use ell."""
+    stage_ell: tuple[int, ...] | None = None
+    """One group size per stage (4 for a ResNet, 7 for MobileNet-V2; 1 = plain ReLUs in that
+    stage), each dividing its stage's DHAM channels; exclusive with ``ell`` and ``groups``."""
     placement: str = "inside"
     """"inside" (the paper's: the ReLUs inside blocks) or "everywhere"."""
     wta: str = "keep"
@@ -80,6 +87,12 @@ class DHAMConfig:
     """SGD momentum, in [0, 1)."""
     weight_decay: float = 5e-4
     """SGD weight decay (L2), >= 0."""
+    schedule: str = "step"
+    """Learning-rate schedule, stepped per optimisation step: "step" (÷10 at 1/3 and 2/3 of
+    training, the DecisiveNets recipe) or "cosine" (cosine annealing from ``lr`` to 0 over all
+    steps, the resonator-head recipe of docs/resonator.md)."""
+    nesterov: bool = False
+    """Nesterov momentum (needs momentum > 0)."""
     seed: int = 0
     """Seeds weight init, data split, shuffling and augmentation."""
     device: str = "auto"
@@ -98,7 +111,8 @@ class DHAMConfig:
     eval_batch_size: int = 512
     """Batch size for validation/test evaluation."""
     val_size: int = 5000
-    """Training images held out for validation (CIFAR, Fashion-MNIST; mnist_offline: fixed 500)."""
+    """Training images held out for validation (CIFAR, Fashion-MNIST; mnist_offline: fixed 500).
+    0 = none: train on every training image (the paper's protocol); no ``val_acc`` is reported."""
 
     def validate(self) -> "DHAMConfig":
         """Raise ``ValueError`` naming the field and the allowed values for any bad value."""
@@ -107,9 +121,11 @@ class DHAMConfig:
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 fail(name, f"one of {allowed}")
-        for name in ("width", "ell", "epochs", "batch_size", "eval_batch_size", "val_size"):
+        for name in ("width", "ell", "epochs", "batch_size", "eval_batch_size"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
+        if not is_int(self.val_size) or self.val_size < 0:
+            fail("val_size", "an integer >= 0 (0 = no validation split)")
         for name in ("groups", "limit_train_batches", "num_threads"):
             value = getattr(self, name)
             if value is not None and (not is_int(value) or value < 1):
@@ -118,7 +134,7 @@ class DHAMConfig:
             fail("seed", "an integer")
         if not is_int(self.num_workers) or self.num_workers < 0:
             fail("num_workers", "an integer >= 0")
-        for name in ("download", "amp", "channels_last"):
+        for name in ("download", "amp", "channels_last", "nesterov"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "True or False")
         if self.groups is not None and self.ell != 1:
@@ -133,6 +149,10 @@ class DHAMConfig:
             fail("momentum", "a number in [0, 1)")
         if not is_number(self.weight_decay) or self.weight_decay < 0:
             fail("weight_decay", "a finite number >= 0")
+        if self.schedule not in SCHEDULES:
+            fail("schedule", f"one of {SCHEDULES}")
+        if self.nesterov and self.momentum <= 0:
+            fail("nesterov", f"False when momentum={self.momentum} (Nesterov needs momentum > 0)")
         if self.device != "auto":
             try:
                 torch.device(self.device)
@@ -149,12 +169,21 @@ class DHAMConfig:
             ):
                 fail("blocks", f"None or {want} integers >= 1 for {self.arch}")
             self.blocks = tuple(blocks)
+        if self.stage_ell is not None:
+            if self.groups is not None or self.ell != 1:
+                fail("stage_ell", f"None when ell != 1 or groups is given (ell={self.ell}, "
+                     f"groups={self.groups}; give one of ell, groups or stage_ell)")
+            allowed = allowed_stage_ells(self.arch, DATASETS[self.dataset][1], self.width,
+                                         self.blocks, self.placement)
+            self.stage_ell = check_stage_ell(self.stage_ell, allowed, self.arch)
         # ell/groups must divide every DHAM layer's channel count: build on the meta device
         # (no memory, no init cost); the activations check divisibility at construction.
+        # (stage_ell was checked above against every stage's DHAM channel counts.)
         num_classes, in_channels = DATASETS[self.dataset]
-        with torch.device("meta"):
-            build_model(self.arch, num_classes, in_channels, self.width, self.blocks,
-                        self.ell, self.groups, self.placement, self.wta)
+        if self.stage_ell is None:
+            with torch.device("meta"):
+                build_model(self.arch, num_classes, in_channels, self.width, self.blocks,
+                            self.ell, self.groups, self.placement, self.wta)
         return self
 
 
@@ -187,9 +216,7 @@ class Trainer:
         self.train_ds, self.val_ds, self.test_ds, self.num_classes, self.in_channels = data
 
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg.arch, self.num_classes, self.in_channels, cfg.width, cfg.blocks,
-                            cfg.ell, cfg.groups, cfg.placement, cfg.wta)
-        model = model.to(self.device)
+        model = self.build_model().to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -199,11 +226,36 @@ class Trainer:
         self.steps_per_epoch = min(batches, cfg.limit_train_batches or batches)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)
-        milestones = [max(1, round(self.total_steps * k / 3)) for k in (1, 2)]
-        self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.1)
+                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+        if cfg.schedule == "cosine":
+            self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, self.total_steps)
+        else:
+            milestones = [max(1, round(self.total_steps * k / 3)) for k in (1, 2)]
+            self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.1)
         self.temperature = TemperatureSchedule(cfg.t_init, cfg.t_final, self.total_steps)
         self.epoch = 0  # completed epochs
+
+    # -- what a subclass may change (the loop stays here) -------------------------------
+    def build_model(self) -> torch.nn.Module:
+        """The network to train (called once by ``__init__``, after the data is loaded)."""
+        cfg = self.cfg
+        return build_model(cfg.arch, self.num_classes, self.in_channels, cfg.width, cfg.blocks,
+                           cfg.ell, cfg.groups, cfg.placement, cfg.wta, cfg.stage_ell)
+
+    def loss(self, outputs, labels: torch.Tensor) -> torch.Tensor:
+        """Training loss of the model's ``outputs`` for ``labels`` (here: softmax cross-entropy)."""
+        return F.cross_entropy(outputs, labels)
+
+    def predict(self, outputs) -> torch.Tensor:
+        """Predicted labels ``(B,)`` from the model's ``outputs`` (train_acc and :meth:`evaluate`)."""
+        return outputs.argmax(1)
+
+    def final_metrics(self) -> dict:
+        """What the last epoch adds: ``test_acc``, multiplications and ``num_params``."""
+        metrics = {"test_acc": self.evaluate(self.test_ds)}
+        metrics.update(self.multiplications())
+        metrics["num_params"] = sum(p.numel() for p in self.model.parameters())
+        return metrics
 
     # -- checkpointing ----------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -276,7 +328,7 @@ class Trainer:
             self.temperature.apply(self.dham)
             with self._autocast():
                 logits = self.model(images)
-                loss = F.cross_entropy(logits, labels)
+                loss = self.loss(logits, labels)
             pending.append((step, loss.detach()))
             if len(pending) >= check_every:
                 self._check_losses(pending)
@@ -286,7 +338,7 @@ class Trainer:
             self.lr_scheduler.step()
             self.temperature.step()
             loss_sum += loss.detach().double() * labels.shape[0]
-            correct += (logits.detach().argmax(1) == labels).sum()
+            correct += (self.predict(logits.detach()) == labels).sum()
             seen += labels.shape[0]
         self._check_losses(pending)
         return {
@@ -304,7 +356,7 @@ class Trainer:
         for images, labels in _loader(dataset, self.cfg.eval_batch_size, False, None, self.cfg.num_workers):
             images, labels = self._to_device(images, labels)
             with self._autocast():
-                correct += (self.model(images).argmax(1) == labels).sum()
+                correct += (self.predict(self.model(images)) == labels).sum()
         return float(correct) / len(dataset)
 
     @torch.no_grad()
@@ -320,22 +372,60 @@ class Trainer:
         """Train from the current epoch to ``cfg.epochs``; returns the last epoch's metrics.
 
         After each epoch calls ``on_epoch(metrics, trainer)`` with ``epoch`` (1-based),
-        ``train_loss``, ``train_acc``, ``val_acc`` (WTA), ``temperature``, ``lr``,
-        ``epoch_seconds``; the final epoch adds ``test_acc`` (WTA), ``mults_analytic``,
+        ``train_loss``, ``train_acc``, ``val_acc`` (WTA; absent when the validation split is
+        empty, ``val_size=0``), ``temperature``, ``lr``, ``epoch_seconds``; the final epoch adds ``test_acc`` (WTA), ``mults_analytic``,
         ``mults_measured`` and ``num_params``. Raises ``FloatingPointError`` on a NaN/inf loss.
         """
         metrics: dict = {}
         while self.epoch < self.cfg.epochs:
             start = time.perf_counter()
             metrics = self.train_epoch()
-            metrics["val_acc"] = self.evaluate(self.val_ds)
+            if len(self.val_ds):
+                metrics["val_acc"] = self.evaluate(self.val_ds)
             self.epoch += 1
             metrics["epoch"] = self.epoch
             if self.epoch == self.cfg.epochs:
-                metrics["test_acc"] = self.evaluate(self.test_ds)
-                metrics.update(self.multiplications())
-                metrics["num_params"] = sum(p.numel() for p in self.model.parameters())
+                metrics.update(self.final_metrics())
             metrics["epoch_seconds"] = time.perf_counter() - start
             if on_epoch is not None:
                 on_epoch(metrics, self)
         return metrics
+
+
+def _same(a, b) -> bool:
+    """Config values compare as numbers (2 == 2.0) and sequences as tuples ([1, 1] == (1, 1))."""
+    if is_number(a) and is_number(b) and not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def model_from_state(state: dict, expect: dict | None = None) -> tuple[torch.nn.Module, DHAMConfig]:
+    """``(model, config)`` rebuilt from a :meth:`Trainer.state_dict` (e.g. a trial's final
+    checkpoint, loaded with ``torch.load(..., weights_only=True)``): the network of the saved
+    config with the saved weights, on the CPU, in eval mode (hard WTA, DecisiveNets eq. 4).
+
+    ``expect`` (e.g. ``{"arch": "resnet18", "ell": 2}``): config fields the caller relies on;
+    a checkpoint whose config disagrees is refused with ``ValueError`` naming the field, the
+    checkpoint's value and the expected one (an evaluation must not silently run another
+    architecture or group size than its table says)."""
+    names = {f.name for f in dataclasses.fields(DHAMConfig)}
+    saved = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(saved, dict) or "model" not in state:
+        raise ValueError("state must be a Trainer.state_dict() with 'config' and 'model' "
+                         f"(got keys {sorted(state) if isinstance(state, dict) else type(state)})")
+    cfg = DHAMConfig(**{k: v for k, v in saved.items() if k in names})
+    for key, value in (expect or {}).items():
+        if key not in names:
+            raise ValueError(f"expect names an unknown config field {key!r}; allowed: "
+                             f"{', '.join(sorted(names))}")
+        if not _same(getattr(cfg, key), value):
+            raise ValueError(f"checkpoint has {key}={getattr(cfg, key)!r} but the evaluation "
+                             f"expects {key}={value!r}")
+    cfg.validate()
+    num_classes, in_channels = DATASETS[cfg.dataset]
+    model = build_model(cfg.arch, num_classes, in_channels, cfg.width, cfg.blocks, cfg.ell,
+                        cfg.groups, cfg.placement, cfg.wta, cfg.stage_ell)
+    model.load_state_dict(state["model"])
+    return model.eval(), cfg

@@ -12,6 +12,7 @@ from __future__ import annotations
 from trainables.common import FAULT_KEY
 from sweeps.launch import redact
 from sweeps.plan import MAX_TPE_CHECKS, Sweep, pinned, search_space, tpe_checks
+from sweeps.sources import describe_source
 
 
 def duration(seconds: float) -> str:
@@ -78,6 +79,7 @@ def describe(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: 
         f"  resources    {resources} per trial; at once: {concurrent}",
         f"  est. cost    {cost}",
         f"  validated    {checked}",
+        *filter(None, [describe_source(sweep, fixed)]),
         f"  not checked  the MLflow store {redact(tracking_uri)}, --resume and --warm-start "
         "(a dry run opens neither MLflow nor the Optuna storage) and the Ray cluster's nodes; "
         "no Ray, MLflow run, Optuna study or results folder was created",

@@ -76,6 +76,11 @@ class Sweep:
     log_checkpoint: bool = False
     """Log each finished trial's last checkpoint as an MLflow artifact (``checkpoint/``), for
     analyses that need the trained state (e.g. memories drawn as images)."""
+    checkpoints_from: str | None = None
+    """For an evaluation sweep: the config key naming the source sweep (``source_sweep``; an
+    optional ``source_run`` names one launch's parent run, else the newest finished one). At
+    launch the runner adds the grid axis ``checkpoint_run``, one value per source trial with a
+    checkpoint in MLflow (:mod:`sweeps.sources`); such a sweep is grid-only."""
     description: str = ""
     pack: Callable[[dict], tuple[int, int]] | None = None
     """For a pack trainable: ``trial config -> (cells it evaluates, cells dropped)`` (what

@@ -10,7 +10,8 @@ it feeds) and calls :func:`main`, which
    store opens, that the CPUs and GPUs asked for exist, that ``--warm-start`` has a grid study
    to start from and ``--resume`` a launch to resume, all *before* starting Ray or writing to
    MLflow (:mod:`sweeps.plan`, :mod:`sweeps.launch`): a bad input exits with status 2 and a
-   message naming the field,
+   message naming the field; an evaluation sweep (``checkpoints_from``) gets its source
+   sweep's checkpoints as a grid axis here, after the store check (:mod:`sweeps.sources`),
 3. starts or joins Ray, resumes an unfinished launch of the same plan or opens a new MLflow
    parent run, and runs Ray Tune with Optuna as the searcher (:mod:`sweeps.launch`,
    :mod:`sweeps.resume`, :mod:`sweeps.search`). A grid's cells are enqueued in the Optuna
@@ -34,6 +35,7 @@ from sweeps.dry_run import describe
 from sweeps.launch import (check_local_cpus, check_local_gpus, check_tracking,
                            check_warm_start, find_resumable, run)
 from sweeps.plan import Preset, Sweep, planned_configs
+from sweeps.sources import check_source, resolve_source
 
 # The names sweep scripts and tests import from here.
 __all__ = ["Preset", "Sweep", "build_parser", "main", "parse_value", "planned_configs"]
@@ -48,11 +50,13 @@ def main(sweep: Sweep, argv: list[str] | None = None) -> str | None:
     args = build_parser(sweep).parse_args(argv)
     try:
         fixed, points = planned_configs(sweep, args)
+        check_source(sweep, args, fixed)
         check_local_gpus(args.gpus_per_trial)
         check_local_cpus(args.cpus_per_trial, args.num_cpus)
         tracking_uri = store.default_tracking_uri()
         if not args.dry_run:  # these open the MLflow store and the Optuna storage
             check_tracking(tracking_uri)
+            sweep, points = resolve_source(sweep, fixed, points, tracking_uri)
             check_warm_start(sweep, args)
             resumable = find_resumable(sweep, args, fixed, points, tracking_uri)
     except ValueError as exc:

@@ -6,7 +6,7 @@
 """
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from sweeps.dham_presets import presets
+from sweeps.dham_presets import T_FINALS, T_INITS, for_val_size, presets
 from sweeps.runner import Sweep, main
 from trainables.dham import train_dham, validate
 
@@ -18,10 +18,12 @@ SWEEP = Sweep(
     space={"ell": CategoricalDistribution([2, 4]),
            "t_init": FloatDistribution(0.01, 10.0, log=True),
            "t_final": FloatDistribution(100.0, 100_000.0, log=True)},
-    grid={"ell": [2, 4], "t_init": [0.1, 1.0, 10.0], "t_final": [100.0, 1000.0, 10000.0]},
+    grid={"ell": [2, 4], "t_init": T_INITS, "t_final": T_FINALS},
     presets=presets(),
     metric="val_acc", mode="max", validate=validate,
+    log_checkpoint=True,  # trained models in MLflow, for the evaluations (robustness, wins, ...)
 )
+SWEEP.for_argv = for_val_size(SWEEP)
 
 if __name__ == "__main__":
     main(SWEEP)

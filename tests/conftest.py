@@ -22,6 +22,10 @@ def one_thread():
 @pytest.fixture
 def sweep_env(tmp_path):
     """Environment for a sweep subprocess with its own MLflow store, Optuna DB and Ray results."""
+    return _sweep_env(tmp_path)
+
+
+def _sweep_env(tmp_path):
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env.update({
@@ -44,3 +48,25 @@ def run_script(args, env, timeout=600, check=True):
         raise AssertionError(f"{args} exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-5000:]}"
                              f"\nSTDERR:\n{proc.stderr[-5000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def trained_dham_dir(tmp_path_factory):
+    """The folder of :func:`trained_dham_sweep`'s stores (``mlflow.db``, ``ray/``, ...)."""
+    return tmp_path_factory.mktemp("trained_dham")
+
+
+@pytest.fixture(scope="session")
+def trained_dham_sweep(trained_dham_dir):
+    """``(tracking_uri, parent_run_id)`` of a tiny finished ``sweeps/ell.py`` smoke training
+    (offline MNIST, ell in 1, 2, 4, 8, one epoch of 2 batches) whose trials logged their final
+    checkpoints to MLflow (sweep name ``ell``): what evaluation tests resolve as their source.
+    Run once per test session in its own MLflow store (:func:`trained_dham_dir`)."""
+    root = trained_dham_dir
+    env = _sweep_env(root)
+    run_script(["sweeps/ell.py", "--preset", "smoke", "--set", "epochs=1",
+                "--set", "limit_train_batches=2", "--no-table"], env)
+    from tracking import store
+
+    uri = env["MLFLOW_TRACKING_URI"]
+    return uri, store.find_parent_run(store.client(uri), "ell").info.run_id

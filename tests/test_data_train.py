@@ -10,7 +10,7 @@ import torch
 import torchvision
 from torch.utils.data import TensorDataset
 
-from dham_core.data import CIFAR_STATS, FASHION_MNIST_STATS, MNIST_STATS, load_dataset
+from dham_core.data import CIFAR_STATS, FASHION_MNIST_STATS, MNIST_STATS, load_dataset, load_flat
 from dham_core.train import DHAMConfig, Trainer
 
 
@@ -150,6 +150,35 @@ def test_fashion_mnist_from_idx_folder(tmp_path):
     assert test.tensors[1].tolist() == [0, 1, 2, 3]
 
 
+def test_val_size_zero_trains_on_every_training_image(tmp_path, monkeypatch, mnist):
+    """The paper's protocol: nothing held out; the validation split is empty."""
+    write_fake_cifar(tmp_path, "cifar10")
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    train, val, test, _, _ = load_dataset("cifar10", root=tmp_path, val_size=0)
+    assert (len(train), len(val), len(test)) == (20, 0, 6) and sorted(train.indices) == list(range(20))
+    with pytest.raises(ValueError, match=r"val_size must be an integer in \[0, 19\] \(got val_size=20\)"):
+        load_dataset("cifar10", root=tmp_path, val_size=20)
+    # mnist_offline: the 3,500 + 500 of the usual split train, the same 1,000 test
+    train0, val0, test0, _, _ = load_dataset("mnist_offline", seed=0, val_size=0)
+    train, val, test = mnist[:3]
+    assert (len(train0), len(val0), len(test0)) == (4000, 0, 1000)
+    torch.testing.assert_close(train0.tensors[0], torch.cat([train.tensors[0], val.tensors[0]]))
+    assert torch.equal(test0.tensors[0], test.tensors[0])
+
+
+def test_fashion_mnist_val_size_zero(tmp_path):
+    rng = np.random.default_rng(2)
+    for name, shape in (("train-images-idx3-ubyte", (7, 28, 28)), ("train-labels-idx1-ubyte", (7,)),
+                        ("t10k-images-idx3-ubyte", (2, 28, 28)), ("t10k-labels-idx1-ubyte", (2,))):
+        write_idx(tmp_path / f"{name}.gz", rng.integers(0, 10, shape))
+    train, val, test, _, _ = load_dataset("fashion_mnist", root=tmp_path, val_size=0)
+    assert (len(train), len(val), len(test)) == (7, 0, 2)
+    # the dense memory's held-out split still needs at least one image
+    with pytest.raises(ValueError, match=r"val_size must be an integer in \[1, 6\]"):
+        load_flat("fashion_mnist", root=tmp_path, split="val", val_size=0)
+
+
 def test_fashion_mnist_missing_names_debian_package(tmp_path):
     with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
         load_dataset("fashion_mnist", root=tmp_path)
@@ -166,7 +195,7 @@ def test_fashion_mnist_missing_names_debian_package(tmp_path):
         ("batch_size", 0), ("eval_batch_size", 0), ("limit_train_batches", 0), ("num_workers", -1), ("num_threads", 0),
         ("t_init", 0.0), ("t_init", -1.0), ("t_final", 0.5), ("lr", 0.0), ("momentum", 1.0),
         ("weight_decay", -1e-4), ("device", "gpu0"), ("blocks", (1, 1)), ("blocks", (1, 0, 1, 1)),
-        ("amp", "yes"), ("val_size", 0),
+        ("amp", "yes"), ("val_size", -1), ("val_size", 1.5),
     ],
 )
 def test_config_validate_names_field(field, value):
@@ -210,6 +239,15 @@ def test_one_epoch_on_offline_mnist_reports_metrics(small_mnist):
     assert final["temperature"] == pytest.approx(1.0 * 100.0 ** ((steps - 1) / steps))
     assert trainer.temperature.value == pytest.approx(100.0)
     assert all(m.temperature == pytest.approx(final["temperature"]) for m in trainer.dham)
+
+
+def test_no_validation_split_reports_no_val_acc():
+    """val_size=0: every epoch lacks val_acc (nothing was measured), the last has test_acc."""
+    seen = []
+    trainer = Trainer(tiny_config(epochs=2, val_size=0, limit_train_batches=1))
+    trainer.fit(lambda metrics, tr: seen.append(dict(metrics)))
+    assert len(trainer.train_ds) == 4000 and len(trainer.val_ds) == 0
+    assert [("val_acc" in m, "test_acc" in m) for m in seen] == [(False, False), (False, True)]
 
 
 def test_lr_and_temperature_schedules_per_step(small_mnist):

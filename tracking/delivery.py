@@ -37,6 +37,7 @@ from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_B
 from urllib3.util.retry import Retry
 
 from tracking import store
+from tracking.checkpoints import CHECKPOINT_DIR
 
 # Keys Tune adds to every result; they are bookkeeping, not experiment metrics.
 TUNE_AUTO_KEYS = {
@@ -130,17 +131,23 @@ class Delivery:
     """Writes events to one MLflow store; remembers each trial's run within this process.
 
     A trial's run and its params are one unit: the run is looked up by its ``sweep.trial_id``
-    tag under the parent (created only when missing), and its params are logged (again, if
+    tag under the parent (created only when missing; with ``look_up=False``, for a parent run
+    this process has just created, only after a create that failed), and its params are logged (again, if
     need be: the same value twice is accepted) before anything else of that trial in this
     process, so a run created just before a failure still gets its params on the retry."""
 
     def __init__(self, client, on_rejected: Callable[[dict, BaseException], None],
-                 abort: Callable[[], bool] = lambda: False):
+                 abort: Callable[[], bool] = lambda: False, look_up: bool = True):
         self.client = client
         self.on_rejected = on_rejected
         self.abort = abort
+        # look_up=False: the parent run is new, made by this process, so a trial's run exists
+        # only if this process created it; it is searched for only after a create that failed
+        # (the run may exist though the answer was lost)
+        self.look_up = look_up
         self._runs: dict[tuple, str] = {}
         self._with_params: set[str] = set()
+        self._maybe_created: set[tuple] = set()
 
     def deliver(self, event: dict) -> None:
         """Write what ``event`` still holds; raise only a transient error (or Abandoned)."""
@@ -185,7 +192,12 @@ class Delivery:
     def _trial_run(self, event: dict) -> str:
         trial_id, payload = event["trial_id"], event["payload"]
         key = (event["parent_run_id"], trial_id)
-        run_id = self._runs.get(key) or self._find(event) or self._create(event)
+        look_up = self.look_up or key in self._maybe_created
+        run_id = self._runs.get(key) or (look_up and self._find(event))
+        if not run_id:
+            run_id = self._create(event)
+            if payload.get("status") == "RUNNING":
+                payload.pop("status")  # a new run is RUNNING already: one call less
         self._runs[key] = run_id
         if run_id not in self._with_params:
             items = sorted((payload.get("params") or {}).items())
@@ -208,6 +220,7 @@ class Delivery:
 
     def _create(self, event: dict) -> str:
         self._check()
+        self._maybe_created.add((event["parent_run_id"], event["trial_id"]))
         return self.client.create_run(
             event["experiment_id"], run_name=event["payload"].get("name"),
             tags={store.TAG_PARENT: event["parent_run_id"], store.TAG_ROLE: store.ROLE_TRIAL,
@@ -234,7 +247,7 @@ class Delivery:
 
         # as_directory() copies a remote (s3://, gs://) checkpoint to a temp dir first
         with Checkpoint(uri).as_directory() as path:
-            self.client.log_artifacts(run_id, path, "checkpoint")
+            self.client.log_artifacts(run_id, path, CHECKPOINT_DIR)
 
     def _part(self, event: dict, part: dict, call: Callable[[], Any],
               run_id: str | None = None) -> None:
