@@ -10,7 +10,7 @@ points (DecisiveNets Table 1, ResNet-18 on CIFAR-10). The x axis is the multipli
 "The multiplication counter"), but each count's ratio to its own ell = 1 is comparable; the
 paper's accuracies are CIFAR-10 ones and say nothing about a run on another dataset.
 
-Non-domination is computed here (:func:`non_dominated`), not with Optuna's
+Non-domination is computed by hand (:func:`analysis.render.non_dominated`), not with Optuna's
 ``study.best_trials``: the report reads MLflow, which holds every finished trial of the
 launch whatever became of the Optuna study (another storage, a resumed driver), and needs no
 study to be opened.
@@ -23,34 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.render import finished, markdown_table, number, pyplot, save_figure, write_table
+from analysis.render import (finished, markdown_table, non_dominated, number, pyplot,
+                             save_figure, write_table)
 from dham_core import published
 from tracking import store
 
 ACC, MULTS = "val_acc", "mults"  # the sweep's objectives (max, min)
-
-
-def non_dominated(maximise: np.ndarray, minimise: np.ndarray) -> np.ndarray:
-    """Boolean mask of the points no other point dominates: none has ``maximise`` >= and
-    ``minimise`` <= with one of them strict (exact duplicates do not dominate each other).
-    NaN points are never on the front. O(n log n): sort by ``maximise`` descending and sweep,
-    keeping the least ``minimise`` of the strictly better points seen so far."""
-    a, b = np.asarray(maximise, float), np.asarray(minimise, float)
-    front = np.zeros(len(a), bool)
-    ok = np.flatnonzero(~(np.isnan(a) | np.isnan(b)))
-    order = ok[np.lexsort((b[ok], -a[ok]))]
-    best_above = np.inf  # least `minimise` among points with a strictly larger `maximise`
-    start = 0
-    while start < len(order):
-        end = start
-        while end < len(order) and a[order[end]] == a[order[start]]:
-            end += 1
-        group = order[start:end]
-        least = b[group].min()
-        front[group] = (b[group] == least) & (least < best_above)
-        best_above = min(best_above, least)
-        start = end
-    return front
 
 
 def stage_columns(frame: pd.DataFrame) -> list[str]:

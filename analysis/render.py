@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 MISSING = "—"
@@ -107,3 +108,26 @@ def mean_ci(values) -> tuple[float, float, int]:
         return mean, math.nan, n
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
     return mean, stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n), n
+
+
+def non_dominated(maximise: np.ndarray, minimise: np.ndarray) -> np.ndarray:
+    """Boolean mask of the points no other point dominates: none has ``maximise`` >= and
+    ``minimise`` <= with one of them strict (exact duplicates do not dominate each other).
+    NaN points are never on the front. O(n log n): sort by ``maximise`` descending and sweep,
+    keeping the least ``minimise`` of the strictly better points seen so far."""
+    a, b = np.asarray(maximise, float), np.asarray(minimise, float)
+    front = np.zeros(len(a), bool)
+    ok = np.flatnonzero(~(np.isnan(a) | np.isnan(b)))
+    order = ok[np.lexsort((b[ok], -a[ok]))]
+    best_above = np.inf  # least `minimise` among points with a strictly larger `maximise`
+    start = 0
+    while start < len(order):
+        end = start
+        while end < len(order) and a[order[end]] == a[order[start]]:
+            end += 1
+        group = order[start:end]
+        least = b[group].min()
+        front[group] = (b[group] == least) & (least < best_above)
+        best_above = min(best_above, least)
+        start = end
+    return front

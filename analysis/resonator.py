@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.render import compact, finished, is_missing, markdown_table, pyplot, save_figure, write_table
+from analysis.render import (compact, finished, is_missing, markdown_table, non_dominated, pyplot,
+                             save_figure, write_table)
 from tracking import store
 
 CELL = ["kind", "D", "k", "a", "a_kept", "noise", "V", "M", "problem_size"]
@@ -54,9 +55,8 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 
 def pareto_front(frame: pd.DataFrame) -> pd.Series:
     """True for cells no other cell beats on both accuracy (higher) and iterations (lower)."""
-    acc, it = frame["accuracy"].to_numpy(), frame["iters_mean"].to_numpy()
-    return pd.Series([not ((acc >= acc[i]) & (it <= it[i]) & ((acc > acc[i]) | (it < it[i]))).any()
-                      for i in range(len(frame))], index=frame.index)
+    return pd.Series(non_dominated(frame["accuracy"].to_numpy(), frame["iters_mean"].to_numpy()),
+                     index=frame.index)
 
 
 def _cell_text(column: str, value) -> str:

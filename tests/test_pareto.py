@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.dham_pareto import front_table, non_dominated
+from analysis.dham_pareto import front_table
+from analysis.render import non_dominated
 from conftest import run_script
 from dham_core.activation import dham_modules
 from dham_core.models import build_model

@@ -1,12 +1,12 @@
 """The sweep's progress line: its content and when it is printed (fake trials and a fake
-clock, no Ray), and a real no-op sweep's log: progress lines, no Ray status table."""
+clock, no Ray). A real sweep's log (progress lines, no Ray status table) is checked by
+tests/test_runner.py's grid end-to-end test."""
 from types import SimpleNamespace
 
 import pytest
 from ray.tune import CLIReporter
 
 from sweeps.progress import ProgressLine
-from conftest import run_script
 
 
 class Clock:
@@ -99,14 +99,3 @@ def test_tune_table_only_on_a_terminal(tty, monkeypatch, capsys):
     r.report(mixed_trials(), False)
     assert len(tables) == (1 if tty else 0)
     assert capsys.readouterr().out.startswith("[progress] 3/6 done")
-
-
-def test_noop_sweep_log_has_progress_lines_and_no_status_table(sweep_env):
-    proc = run_script(["sweeps/noop.py", "--preset", "smoke", "--set", "y=0.5", "--num-cpus",
-                       "2", "--no-table"], sweep_env)  # two trials: x = 0, 1
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("[progress]")]
-    assert lines, proc.stdout
-    assert lines[-1].startswith("[progress] 2/2 done (0 failed), 0 running")
-    assert "best score" in lines[-1] and "best score —" not in lines[-1]
-    for table_mark in ("== Status ==", "Number of trials", "Trial status"):
-        assert table_mark not in proc.stdout + proc.stderr

@@ -59,6 +59,12 @@ def test_bad_input_creates_no_mlflow_run(sweep_env, tmp_path):
 def test_grid_sweep_end_to_end_parent_child_layout(sweep_env, tmp_path):
     proc = run_script(["sweeps/noop.py", "--preset", "smoke", "--seeds", "2"], sweep_env)
     assert "12 trials finished, 0 failed" in proc.stdout
+    # a log (not a terminal) gets progress lines, not Ray Tune's status table (sweeps/progress.py)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[progress]")]
+    assert lines and lines[-1].startswith("[progress] 12/12 done (0 failed), 0 running"), lines
+    assert "best score" in lines[-1] and "best score —" not in lines[-1]
+    for table_mark in ("== Status ==", "Number of trials", "Trial status"):
+        assert table_mark not in proc.stdout + proc.stderr
     client = store.client(sweep_env["MLFLOW_TRACKING_URI"])
     parent = store.find_parent_run(client, "noop")
     assert parent.info.status == "FINISHED"
