@@ -30,19 +30,28 @@ from dham_core.hopfield_model import DenseAssociativeMemory, energy_fn, hopfield
 
 def timed(fn, device: torch.device, reps: int) -> float:
     """Median seconds of ``fn()`` over ``reps`` runs after one warm-up."""
+    return paired([fn], device, reps)[0]
+
+
+def paired(fns, device: torch.device, reps: int) -> list[float]:
+    """Median seconds of each of ``fns`` over ``reps`` rounds after one warm-up each; a round
+    runs every fn once, in turn, so a load change on a shared machine hits all of them alike
+    (timing one fn's reps after the other's would put the change into their ratio)."""
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    fn()
-    sync()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
+    for fn in fns:
         fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    sync()
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            sync()
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def naive_forward(model: DenseAssociativeMemory, v: torch.Tensor) -> torch.Tensor:
@@ -80,9 +89,8 @@ def classifier_benchmark(batch: int, visible: int, memories: int, classes: int, 
         model.zero_grad(set_to_none=True)
         hopfield_loss(naive_forward(model, v), t, 3).backward()
 
-    vec = timed(step(model), device, reps)
-    naive = timed(naive_step, device, reps)
-    dual = timed(step(mlp), device, reps)
+    vec, dual = paired([step(model), step(mlp)], device, reps)
+    naive = timed(naive_step, device, max(3, reps // 4))
     sizes = f"B={batch}, N={visible}, K={memories}, C={classes}, n={power}"
     print(f"DAM forward+backward ({sizes}): vectorised {vec * 1e3:.1f} ms, naive per-class loop "
           f"{naive * 1e3:.1f} ms -> naive/vectorised = {naive / vec:.2f}x")
@@ -132,7 +140,7 @@ def main() -> None:
             if args.quick:
                 classifier_benchmark(64, 784, 100, 10, args.power, device, reps=10)
             else:
-                classifier_benchmark(1000, 784, 2000, 10, args.power, device, reps=5)
+                classifier_benchmark(1000, 784, 2000, 10, args.power, device, reps=21)
         torch.set_num_threads(args.threads or (1 if args.quick else cores))
         if args.quick:
             capacity_benchmark(50, 200, [2, 3], [0, 1], 20, device, reps=3)
