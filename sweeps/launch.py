@@ -194,10 +194,6 @@ def _new_launch(sweep: Sweep, args, fixed: dict, points: list[dict], client, exp
         max_t = int(fixed[sweep.max_t_key])
         scheduler = ASHAScheduler(metric=sweep.metric, mode=sweep.mode, time_attr=sweep.time_attr,
                                   max_t=max_t, grace_period=1, reduction_factor=3)
-    # Tune's default loggers also write progress.csv (and TensorBoard files) per result; only
-    # result.json is read back (tracking.reconcile): keep its logger alone (it is saved with
-    # the Tuner, so a resumed launch has it too).
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
                                    undelivered_path(args.storage_path, tune_dir),
                                    log_checkpoint=sweep.log_checkpoint, max_t=max_t,
@@ -255,6 +251,10 @@ def _launch(sweep: Sweep, args, fixed: dict, points: list[dict], tracking_uri: s
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
     # reused actors (reuse_actors=True) start every trial from a fresh process's state
     trainable = tune.with_resources(fresh_state(sweep.trainable), resources)
+    # Tune's default loggers also write progress.csv (and TensorBoard files) per result; only
+    # result.json is read back (tracking.reconcile): keep its logger alone, on a new launch
+    # (JsonLoggerCallback in _new_launch) and on a resumed one (saved with the Tuner).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
     parent, tune_path = resumable
     if parent is not None:

@@ -84,12 +84,33 @@ def find_unfinished(client, experiment_id: str, plan: str, storage_path: str):
             continue
         tune_dir = run.data.tags.get(store.TAG_TUNE_DIR)
         path = os.path.join(storage_path, tune_dir or "")
+        reason = "driver died before Ray Tune saved a restorable state"
         if tune_dir and tune.Tuner.can_restore(path):
-            return run, path
-        client.set_tag(run.info.run_id, store.TAG_STATUS_REASON,
-                       "driver died before Ray Tune saved a restorable state")
+            unreadable = unreadable_tune_state(path)
+            if unreadable is None:
+                return run, path
+            reason = (f"driver died while Ray Tune was writing its experiment state, which is "
+                      f"now unreadable ({unreadable}); the sweep starts afresh")
+        print(f"[sweep] not resuming MLflow parent run {run.info.run_id}: {reason}")
+        client.set_tag(run.info.run_id, store.TAG_STATUS_REASON, reason)
         client.set_terminated(run.info.run_id, status="FAILED")
     return None, None
+
+
+def unreadable_tune_state(path: str) -> str | None:
+    """Why the experiment state Ray Tune saved at ``path`` cannot be read, or None if it can.
+
+    Ray Tune 2.60 rewrites ``experiment_state-*.json`` in place (``open(..., "w")``, then
+    ``json.dump``), so a driver killed during that write leaves a truncated file that
+    ``Tuner.can_restore`` accepts (it only looks for ``tuner.pkl``) and the restore then fails
+    on; reading the state the way a restore does tells the two apart."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        ExperimentAnalysis(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means not restorable
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
 
 
 def drop_orphans(client, parent_id: str, trial_ids: set) -> list[str]:

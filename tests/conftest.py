@@ -70,3 +70,24 @@ def trained_dham_sweep(trained_dham_dir):
 
     uri = env["MLFLOW_TRACKING_URI"]
     return uri, store.find_parent_run(store.client(uri), "ell").info.run_id
+
+
+def wait_for_readable_tune_state(storage: Path, timeout: float = 10.0) -> None:
+    """Wait until the newest ``experiment_state-*.json`` under ``storage`` parses. Ray Tune
+    rewrites it in place, so a driver killed during that write leaves it truncated and the
+    launch cannot be resumed (``sweeps.resume.unreadable_tune_state``, tested on its own in
+    test_resume.py). Tests that kill a driver to test *resuming* call this just before the
+    kill, leaving a window of milliseconds instead of the whole write."""
+    import json
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        states = sorted(storage.glob("*/experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+        try:
+            if states:
+                json.loads(states[-1].read_text())
+                return
+        except (ValueError, OSError):
+            pass
+        time.sleep(0.02)

@@ -5,13 +5,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 from mlflow.entities import ViewType
 from optuna.trial import TrialState
 
 from tracking import store
-from conftest import REPO, run_script
+from conftest import REPO, run_script, wait_for_readable_tune_state
 from sweeps.search import GRID_CELL, optuna_storage
 
 
@@ -45,6 +46,7 @@ def test_killed_driver_resumes_without_lost_or_duplicated_trials(sweep_env, tmp_
         assert finished >= 2
     finally:
         if first.poll() is None:
+            wait_for_readable_tune_state(Path(sweep_env["DHAM_STORAGE_PATH"]))
             os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started
         first.wait()
     parent_before, runs_before = _children(sweep_env)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_script
+from conftest import REPO, run_script, wait_for_readable_tune_state
 from servers import MlflowServer
 from tracking import store
 from tracking.callback import MLflowTrialCallback
@@ -209,6 +209,7 @@ def test_killed_driver_with_its_server_down_loses_no_metric_and_duplicates_none(
         while time.time() < deadline and first.poll() is None and persisted() < at_stop + 3:
             time.sleep(0.2)
         assert first.poll() is None, "the sweep ended before it could be killed"
+        wait_for_readable_tune_state(storage)
         os.killpg(first.pid, signal.SIGKILL)  # the driver, its queue and its local Ray
         first.wait()
         server.start()
