@@ -119,7 +119,7 @@ def test_lost_worker_node_trials_rescheduled(head, sweep_env, tmp_path):
     try:
         sweep = subprocess.Popen(
             [sys.executable, "sweeps/noop.py", "--preset", "slow", "--max-failures", "3",
-             "--set", "seconds_per_epoch=3",
+             "--set", "seconds_per_epoch=3", "--set", "x=1.0",  # 3 cells: one per CPU
              "--no-table"], cwd=REPO, env=dict(sweep_env, **{k: env[k] for k in
                                                              ("RAY_AUTH_MODE", "PATH")},
                                                RAY_ADDRESS=head["gcs"]),
@@ -146,10 +146,10 @@ def test_lost_worker_node_trials_rescheduled(head, sweep_env, tmp_path):
         kill_matching(worker_temp)
         shutil.rmtree(worker_temp, ignore_errors=True)
     assert sweep.returncode == 0, out[-4000:]
-    assert "6 trials finished, 0 failed" in out
+    assert "3 trials finished, 0 failed" in out
     parent = store.find_parent_run(client, "noop")
     runs = store.child_runs(client, parent)
-    assert len(runs) == 6 and all(r.info.status == "FINISHED" for r in runs)
-    assert any(r.data.tags.get("sweep.retries") for r in runs)  # some were rescheduled
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    assert sum(bool(r.data.tags.get("sweep.retries")) for r in runs) >= 2  # the worker's two
     for run in runs:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "score")][-1] == 3
