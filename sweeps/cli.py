@@ -56,6 +56,10 @@ def build_parser(sweep: Sweep) -> argparse.ArgumentParser:
                    help="local Ray only: CPUs to give it (default: all)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a fixed config value of the preset (repeatable)")
+    p.add_argument("--log-checkpoints", choices=("yes", "no"),
+                   default="yes" if sweep.log_checkpoint else "no",
+                   help="log each trial's final checkpoint to its MLflow run (what evaluation "
+                        "sweeps read, e.g. robustness and wins)")
     p.add_argument("--no-table", action="store_true", help="skip printing the table at the end")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the whole plan, print it (trials, cells per trial, resources, "

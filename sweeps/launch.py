@@ -196,7 +196,7 @@ def _new_launch(sweep: Sweep, args, fixed: dict, points: list[dict], client, exp
                                   max_t=max_t, grace_period=1, reduction_factor=3)
     callback = MLflowTrialCallback(tracking_uri, experiment_id, parent_id,
                                    undelivered_path(args.storage_path, tune_dir),
-                                   log_checkpoint=sweep.log_checkpoint, max_t=max_t,
+                                   log_checkpoint=args.log_checkpoints == "yes", max_t=max_t,
                                    time_attr=sweep.time_attr, new_parent=True)
     tuner = tune.Tuner(
         trainable,

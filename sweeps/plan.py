@@ -75,7 +75,8 @@ class Sweep:
     """Config key holding the number of iterations a trial runs (ASHA's ``max_t``)."""
     log_checkpoint: bool = False
     """Log each finished trial's last checkpoint as an MLflow artifact (``checkpoint/``), for
-    analyses that need the trained state (e.g. memories drawn as images)."""
+    analyses that need the trained state (e.g. memories drawn as images). The default of
+    ``--log-checkpoints yes|no``, which a launch may change."""
     checkpoints_from: str | None = None
     """For an evaluation sweep: the config key naming the source sweep (``source_sweep``; an
     optional ``source_run`` names one launch's parent run, else the newest finished one). At
