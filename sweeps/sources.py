@@ -23,6 +23,9 @@ from sweeps.plan import Sweep
 
 SOURCE_RUN_KEY = "source_run"
 """Optional config key: the parent run id of the source launch (default: the newest)."""
+MATCHED_KEYS = ("dataset", "arch")
+"""Config keys an evaluation may set to say what its checkpoints must be: checked against each
+source trial's MLflow params before launch (and again on the state, ``model_from_state``)."""
 
 
 def check_source(sweep: Sweep, args, fixed: dict) -> None:
@@ -64,9 +67,26 @@ def resolve_source(sweep: Sweep, fixed: dict, points: list[dict], tracking_uri: 
     if key is None:
         return sweep, points
     refs = sweep_checkpoints(store.client(tracking_uri), fixed[key], fixed.get(SOURCE_RUN_KEY))
+    check_source_matches(fixed, refs)
     runs = [r.run_id for r in refs]
     print(f"[sweep] {sweep.name}: {len(runs)} checkpoints from sweep {fixed[key]!r}")
     os.environ[TRACKING_ENV] = tracking_uri  # the workers of a local Ray inherit it
     space = {**sweep.space, SOURCE_KEY: CategoricalDistribution(runs)}
     return (dataclasses.replace(sweep, space=space),
             [{**p, SOURCE_KEY: run} for p in points for run in runs])
+
+
+def check_source_matches(fixed: dict, refs) -> None:
+    """Raise ``ValueError`` naming the key when a :data:`MATCHED_KEYS` value the evaluation sets
+    differs from a source trial's param (a trial without the param is left to the in-trial
+    check), with the values the source's checkpoints have."""
+    for key in MATCHED_KEYS:
+        want = fixed.get(key)
+        if want is None:
+            continue
+        have = sorted({r.params[key] for r in refs if key in r.params})
+        wrong = [r.run_id for r in refs if key in r.params and r.params[key] != str(want)]
+        if wrong:
+            raise ValueError(f"{key}={want!r} does not match the source's checkpoints: "
+                             f"{len(wrong)} of {len(refs)} have {key} in {have} (e.g. run "
+                             f"{wrong[0]}); set {key} to one of {have} or choose another source")

@@ -71,6 +71,24 @@ def test_a_source_without_checkpoints_exits_2_and_creates_nothing(eval_env, caps
     assert not ray.is_initialized() and sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_source_of_another_arch_or_dataset_exits_2_before_ray(eval_env, capsys):
+    """The source trials' MLflow params are checked against what the evaluation sets, before
+    launch: the ell smoke models are resnet18 on mnist_offline."""
+    uri, tmp_path = eval_env
+    client = store.client(uri)
+    before = sorted(e.name for e in client.search_experiments())
+    for key, value, have in (("arch", "resnet50", "resnet18"),
+                             ("dataset", "cifar10", "mnist_offline")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(EVAL, ["--set", "source_sweep=ell", "--set", f"{key}={value}"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert (f"{key}={value!r} does not match the source's checkpoints: 4 of 4 have {key} "
+                f"in [{have!r}]") in err, err
+    assert sorted(e.name for e in client.search_experiments()) == before
+    assert not ray.is_initialized() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_evaluation_reads_the_trained_weights_from_mlflow_not_ray(eval_env, trained_dham_sweep,
                                                                  trained_dham_dir):
     uri, tmp_path = eval_env
