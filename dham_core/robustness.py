@@ -23,7 +23,7 @@ from .corruption import KINDS, SEVERITIES, corrupt, load_cifar10c, noise_generat
 from .data import DATASETS, raw_test_set
 from .models import ARCHS
 from .devices import resolve_device
-from .train import model_from_state
+from .train import expected_fields, model_from_state
 
 SOURCES = ("generated", "cifar10c")
 
@@ -141,7 +141,7 @@ def run_robustness(state: dict, cfg: RobustnessConfig) -> dict[str, float]:
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     expect = {"dataset": "cifar10"} if cfg.source == "cifar10c" else {}
-    expect.update({k: getattr(cfg, k) for k in ("dataset", "arch") if getattr(cfg, k) is not None})
+    expect.update(expected_fields(cfg))
     model, trained = model_from_state(state, expect)
     device = resolve_device(cfg.device)
     model = model.to(device)

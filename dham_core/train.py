@@ -401,6 +401,19 @@ def _same(a, b) -> bool:
     return a == b
 
 
+SOURCE_MATCH_KEYS = ("dataset", "arch")
+"""Config fields an evaluation (robustness, wins) may set to say what its checkpoints must be:
+checked before launch against the source trials' MLflow params (``sweeps.sources``) and in the
+trial on the loaded state (:func:`model_from_state`'s ``expect``)."""
+
+
+def expected_fields(config) -> dict:
+    """The :data:`SOURCE_MATCH_KEYS` that ``config`` (a dict or a config object) sets, with
+    their values: what an evaluation passes as ``expect``."""
+    get = config.get if isinstance(config, dict) else lambda key: getattr(config, key, None)
+    return {key: get(key) for key in SOURCE_MATCH_KEYS if get(key) is not None}
+
+
 def model_from_state(state: dict, expect: dict | None = None) -> tuple[torch.nn.Module, DHAMConfig]:
     """``(model, config)`` rebuilt from a :meth:`Trainer.state_dict` (e.g. a trial's final
     checkpoint, loaded with ``torch.load(..., weights_only=True)``): the network of the saved

@@ -33,6 +33,7 @@ from .activation import DHAMActivation
 from .checks import is_int, refuse
 from .data import DATASETS, load_dataset
 from .devices import resolve_device
+from .train import expected_fields
 
 
 @dataclass
@@ -80,7 +81,7 @@ class WinsConfig:
 
     def expect(self) -> dict:
         """The checkpoint fields this evaluation requires (for ``model_from_state``)."""
-        return {k: getattr(self, k) for k in ("arch", "dataset") if getattr(self, k) is not None}
+        return expected_fields(self)
 
 
 def balance(wins: torch.Tensor, ell: int) -> float | None:

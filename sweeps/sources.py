@@ -23,9 +23,6 @@ from sweeps.plan import Sweep
 
 SOURCE_RUN_KEY = "source_run"
 """Optional config key: the parent run id of the source launch (default: the newest)."""
-MATCHED_KEYS = ("dataset", "arch")
-"""Config keys an evaluation may set to say what its checkpoints must be: checked against each
-source trial's MLflow params before launch (and again on the state, ``model_from_state``)."""
 
 
 def check_source(sweep: Sweep, args, fixed: dict) -> None:
@@ -77,13 +74,13 @@ def resolve_source(sweep: Sweep, fixed: dict, points: list[dict], tracking_uri: 
 
 
 def check_source_matches(fixed: dict, refs) -> None:
-    """Raise ``ValueError`` naming the key when a :data:`MATCHED_KEYS` value the evaluation sets
-    differs from a source trial's param (a trial without the param is left to the in-trial
-    check), with the values the source's checkpoints have."""
-    for key in MATCHED_KEYS:
-        want = fixed.get(key)
-        if want is None:
-            continue
+    """Raise ``ValueError`` naming the key when a value the evaluation requires of its
+    checkpoints (``dham_core.train.expected_fields``: dataset, arch) differs from a source
+    trial's param (a trial without the param is left to the in-trial check), with the values
+    the source's checkpoints have."""
+    from dham_core.train import expected_fields  # torch and the models: launch only, not import
+
+    for key, want in expected_fields(fixed).items():
         have = sorted({r.params[key] for r in refs if key in r.params})
         wrong = [r.run_id for r in refs if key in r.params and r.params[key] != str(want)]
         if wrong:
